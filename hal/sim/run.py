@@ -1,0 +1,175 @@
+# The simulated meter's main program, run inside the MicroPython unix port by
+# tools/sim.py (which parses and checks the command line and passes it here as
+# JSON in $SIM_CONFIG). It is the imperative shell around firmware.app for the sim board:
+# virtual time, the load, scheduled top-ups, output, and power cuts.
+#
+# Exit codes: 0 done, 3 power cut injected, 4 ledger fault.
+
+import json
+import sys
+import time
+
+from boards import sim as board
+from firmware.app import MeterApp
+from firmware.ledger import LedgerFault, Rejected
+from firmware.meter import mwh
+from hal.sim.flash import PowerCut
+from hal.sim.pulses import LoadProfile, parse_profile_csv
+
+
+def hms(ms):
+    s = ms // 1000
+    d, s = divmod(s, 86400)
+    txt = "%02d:%02d:%02d" % (s // 3600, s // 60 % 60, s % 60)
+    return ("%dd %s" % (d, txt)) if d else txt
+
+
+def json_line(pairs):
+    # MicroPython dicts do not keep insertion order; readers like t first.
+    return "{" + ", ".join("%s: %s" % (json.dumps(k), json.dumps(v))
+                           for k, v in pairs) + "}"
+
+
+class Output:
+    def __init__(self, as_json, live):
+        self.json = as_json
+        self.live = live
+        self._open_line = False
+
+    def _line(self, text):
+        if self._open_line:
+            sys.stdout.write("\n")
+            self._open_line = False
+        sys.stdout.write(text + "\n")
+
+    def event(self, ev, t_ms):
+        if self.json:
+            keys = sorted(k for k in ev if k != "event")
+            self._line(json_line([("t", t_ms / 1000), ("event", ev["event"])]
+                                 + [(k, ev[k]) for k in keys]))
+        else:
+            rest = " ".join("%s=%s" % (k, ev[k]) for k in ev if k != "event")
+            self._line("[%s] %s %s" % (hms(t_ms), ev["event"], rest))
+
+    def status(self, st, t_ms, extra=None):
+        if self.json:
+            pairs = [("t", t_ms / 1000), ("energy_wh", st["energy_mwh"] / 1000),
+                     ("credit", st["credit"]), ("relay", st["relay"]),
+                     ("power_w", st["power_w"]), ("pulses", st["pulses"])]
+            if extra:
+                pairs += [(k, extra[k]) for k in sorted(extra)]
+            self._line(json_line(pairs))
+            return
+        e = st["energy_mwh"]
+        text = "t=%s  energy=%d.%03d Wh  power=%d W  credit=%d  relay=%s" % (
+            hms(t_ms), e // 1000, e % 1000, st["power_w"], st["credit"], st["relay"])
+        if extra:
+            text += "  " + " ".join("%s=%s" % (k, extra[k]) for k in extra)
+        if self.live:
+            sys.stdout.write("\r" + text + "   ")
+            self._open_line = True
+        else:
+            self._line(text)
+
+
+class Sim:
+    def __init__(self, cfg, out):
+        self.cfg = cfg
+        self.out = out
+        if cfg.get("profile"):
+            with open(cfg["profile"]) as f:
+                load = parse_profile_csv(f.read())
+        else:
+            load = LoadProfile.constant(cfg.get("load", 0))
+        self.hal = board.build_hal(
+            cfg.get("flash"), load, cfg.get("seed", 0), cfg.get("noise", 0),
+            cfg.get("cut_after_writes", 0), cfg.get("cut_erases", False))
+        self.clock = self.hal.clock
+        self.topups = sorted(cfg.get("topups", []))  # [t_ms, amount, ref]
+        self.report_ms = cfg.get("report_ms", 900000)
+        self.next_report = self.report_ms
+        self.app = None
+        self.boot_pulses = 0
+
+    def boot(self):
+        self.app = MeterApp(board, self.hal, self.out.event, self.clock.now_ms(),
+                            self.cfg.get("credit"), self.cfg.get("price"))
+        self.boot_pulses = self.app.ledger.pulses
+        self.out.status(self.app.status(0), 0)
+
+    def advance(self, until):
+        """Run virtual time forward to `until`, stopping at every pulse,
+        scheduled top-up and report so that each is handled on time."""
+        clock, app = self.clock, self.app
+        while clock.now_ms() < until:
+            nxt = until
+            p = self.hal.pulses.next_pulse_ms(until)
+            if p is not None and p < nxt:
+                nxt = p
+            if self.topups and self.topups[0][0] < nxt:
+                nxt = max(self.topups[0][0], clock.now_ms())
+            if self.report_ms and self.next_report < nxt:
+                nxt = self.next_report
+            clock.set(nxt)
+            app.step(nxt)
+            while self.topups and self.topups[0][0] <= nxt:
+                t, amount, ref = self.topups.pop(0)
+                try:
+                    app.topup(ref, amount, nxt)
+                except Rejected:
+                    pass  # reported as an event by the app
+            if self.report_ms and nxt >= self.next_report:
+                self.out.status(app.status(nxt), nxt)
+                self.next_report += self.report_ms
+
+    def true_energy(self):
+        """What the meter has really measured, whether persisted or not: the
+        energy on flash at boot plus every pulse the IC gave since."""
+        p = self.boot_pulses + self.hal.pulses.pulses
+        return {"true_pulses": p, "true_energy_wh": mwh(p, board.IMP_PER_KWH) / 1000}
+
+
+def run(cfg):
+    out = Output(cfg.get("json", False), cfg.get("live", False))
+    sim = Sim(cfg, out)
+    try:
+        sim.boot()
+        end = cfg.get("end_ms")
+        if end is not None:
+            sim.advance(end)
+        else:
+            speed = cfg.get("speed", 1)
+            last, elapsed = time.ticks_ms(), 0
+            try:
+                while True:
+                    now = time.ticks_ms()
+                    elapsed += time.ticks_diff(now, last)
+                    last = now
+                    sim.advance(elapsed * speed)
+                    if not out.json:
+                        out.status(sim.app.status(sim.clock.now_ms()), sim.clock.now_ms())
+                    time.sleep_ms(100)
+            except KeyboardInterrupt:
+                pass
+        sim.app.ledger.flush()
+        t = sim.clock.now_ms()
+        out.status(sim.app.status(t), t, sim.true_energy())
+        if out.live:
+            sys.stdout.write("\n")
+        return 0
+    except PowerCut as e:
+        t = sim.clock.now_ms()
+        d = {"event": "power_cut", "detail": str(e)}
+        d.update(sim.true_energy())
+        out.event(d, t)
+        return 3
+    except LedgerFault as e:
+        sys.stderr.write("ledger fault: %s\n" % e)
+        return 4
+    finally:
+        sim.hal.flash.close()
+
+
+if __name__ == "__main__":
+    import os
+    sys.exit(run(json.loads(os.getenv("SIM_CONFIG") or "{}")))

@@ -1,0 +1,75 @@
+"""Helpers: every test runs the firmware inside the real MicroPython unix port."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tools"))
+import mp  # noqa: E402
+
+MP_DIR = ROOT / "tests" / "mp"
+
+
+def run_mp(script, *args, heap=None, timeout=300, check=True, env=None):
+    """Run a MicroPython script (a path, or code text) and return the result."""
+    path = Path(script) if not isinstance(script, str) or "\n" not in script else None
+    if path is None:
+        tmp = ROOT / "build" / "mp_snippets"
+        tmp.mkdir(parents=True, exist_ok=True)
+        path = tmp / ("snippet_%d.py" % (abs(hash(script)) % 10**12))
+        path.write_text(script)
+    e = mp.env()
+    if env:
+        e.update(env)
+    r = subprocess.run(mp.argv(path, *args, heap=heap), env=e, capture_output=True,
+                       text=True, timeout=timeout)
+    if check and r.returncode != 0:
+        raise AssertionError("micropython exited %d\nstdout:\n%s\nstderr:\n%s"
+                             % (r.returncode, r.stdout[-4000:], r.stderr[-4000:]))
+    return r
+
+
+def mp_json(script, *args, **kw):
+    """Run a MicroPython script whose last stdout line is a JSON object."""
+    r = run_mp(script, *args, **kw)
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+class SimResult:
+    def __init__(self, proc):
+        self.rc = proc.returncode
+        self.stdout = proc.stdout
+        self.stderr = proc.stderr
+        self.lines = []
+        for line in proc.stdout.splitlines():
+            if line.startswith("{"):
+                self.lines.append(json.loads(line))
+
+    @property
+    def status(self):
+        return [d for d in self.lines if "event" not in d]
+
+    @property
+    def events(self):
+        return [d for d in self.lines if "event" in d]
+
+    @property
+    def last(self):
+        return self.lines[-1]
+
+
+def run_sim(*args, timeout=600):
+    """tools/sim.py exactly as a user runs it, with the project's venv Python."""
+    p = subprocess.run([sys.executable, str(ROOT / "tools" / "sim.py")]
+                       + [str(a) for a in args],
+                       capture_output=True, text=True, timeout=timeout)
+    return SimResult(p)
+
+
+@pytest.fixture
+def sim():
+    return run_sim

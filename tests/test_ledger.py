@@ -1,0 +1,209 @@
+"""The credit ledger on simulated NOR flash, run inside MicroPython."""
+
+import pytest
+
+from conftest import mp_json
+
+PRELUDE = """
+import json, sys
+from hal.sim.flash import SimFlash, PowerCut
+from firmware.ledger import Ledger, LedgerFault, Rejected
+from firmware import records as R
+def flash(blocks=16, bs=4096, **kw):
+    return SimFlash(None, bs, blocks, **kw)
+def view(lg):
+    return {"credit": lg.credit, "pulses": lg.pulses, "billed": lg.billed,
+            "topups": lg.topups, "rem": lg.rem, "price": lg.price, "imp": lg.imp,
+            "count": lg.topup_count, "created": lg.created}
+"""
+
+
+def test_blank_partition_becomes_a_new_ledger_and_reboot_keeps_state():
+    r = mp_json(PRELUDE + """
+f = flash()
+a = Ledger(f, 1600, 2000, 5000)
+new = view(a)
+a.consume(3); a.consume(5)
+a.topup("R-1", 700)
+a.consume(1)
+live = view(a)
+b = Ledger(f, 1600, 9999, 1)   # new-meter settings must not override flash
+print(json.dumps({"new": new, "live": live, "boot": view(b)}))
+""")
+    assert r["new"]["created"] and r["new"]["credit"] == 5000
+    assert r["boot"]["created"] is False
+    # 9 pulses at 2000/kWh and 1600 imp/kWh = 11.25 minor units
+    assert r["live"]["billed"] == 11 and r["live"]["credit"] == 5000 + 700 - 11
+    for k in ("credit", "pulses", "billed", "topups", "rem", "price", "count"):
+        assert r["boot"][k] == r["live"][k], k
+
+
+def test_duplicate_topup_is_rejected_before_and_after_reboot():
+    r = mp_json(PRELUDE + """
+f = flash()
+a = Ledger(f, 1600, 2000, 0)
+a.topup("TX-1", 500)
+errs = []
+for amount in (500, 1):
+    try:
+        a.topup("TX-1", amount)
+    except Rejected as e:
+        errs.append(str(e))
+b = Ledger(f)
+try:
+    b.topup("TX-1", 500)
+except Rejected as e:
+    errs.append(str(e))
+bad = []
+for ref, amt in (("", 5), ("x" * 65, 5), ("ok", 0), ("ok", -3), ("ok", 2**32), ("ok", 1.5)):
+    try:
+        b.topup(ref, amt)
+    except Rejected as e:
+        bad.append(str(e))
+print(json.dumps({"errs": errs, "bad": bad, "credit": b.credit, "count": b.topup_count}))
+""")
+    assert len(r["errs"]) == 3 and all("duplicate" in e for e in r["errs"])
+    assert len(r["bad"]) == 6
+    assert r["credit"] == 500 and r["count"] == 1
+
+
+def test_foreign_image_is_a_fault_and_is_never_formatted():
+    r = mp_json(PRELUDE + """
+f = flash(4, 4096)
+f.writeblocks(2, b"FAT16 image, somebody's data", 0)
+before = bytes(f.data)
+try:
+    Ledger(f, 1600, 2000, 100)
+    out = "opened"
+except LedgerFault as e:
+    out = str(e)
+print(json.dumps({"msg": out, "untouched": bytes(f.data) == before, "writes": f.writes}))
+""")
+    assert "no ledger" in r["msg"] and "not formatting" in r["msg"]
+    assert r["untouched"] and r["writes"] == 1
+
+
+def test_newer_format_version_is_a_fault():
+    r = mp_json(PRELUDE + """
+import struct
+from binascii import crc32
+f = flash(4, 4096)
+Ledger(f, 1600, 2000, 100)
+h = R.MAGIC + struct.pack("<HHI", 7, 0, 99)
+f.ioctl(6, 1)
+f.writeblocks(1, h + struct.pack("<I", crc32(h)), 0)
+try:
+    Ledger(f)
+    out = "opened"
+except LedgerFault as e:
+    out = str(e)
+print(json.dumps({"msg": out}))
+""")
+    assert "version 7" in r["msg"]
+
+
+def test_every_checkpoint_damaged_is_a_fault_not_a_reformat():
+    r = mp_json(PRELUDE + """
+f = flash(4, 4096)
+a = Ledger(f, 1600, 2000, 100)
+for i in range(3000):
+    a.consume(1)          # several sectors written
+# damage every checkpoint: clear the tag of each STATE record
+for s in range(4):
+    f.writeblocks(s, b"\\x00", R.HDR_LEN)
+try:
+    Ledger(f)
+    out = "opened"
+except LedgerFault as e:
+    out = str(e)
+print(json.dumps({"msg": out}))
+""")
+    assert "no intact ledger state" in r["msg"]
+
+
+@pytest.mark.parametrize("price,imp", [(1999, 1600), (1, 1600), (12345, 1000),
+                                       (997, 3200), (2000, 1601), (100003, 6400)])
+def test_a_million_pulses_bill_exactly(price, imp):
+    r = mp_json(PRELUDE + """
+price, imp = int(sys.argv[1]), int(sys.argv[2])
+f = flash()
+a = Ledger(f, imp, price, 10 ** 12, loss_bound_mwh=10 ** 9)  # batch writes
+total, step = 0, 1
+while total < 1000000:
+    n = min(step, 1000000 - total)
+    a.consume(n)
+    total += n
+    step = step % 37 + 1
+a.flush()
+b = Ledger(f)
+print(json.dumps({"live": a.billed, "rem": a.rem, "boot": b.billed, "credit": b.credit,
+                  "pulses": b.pulses}))
+""", price, imp)
+    exact = 1000000 * price // imp
+    assert r["live"] == exact and r["boot"] == exact
+    assert r["rem"] == 1000000 * price % imp
+    assert r["credit"] == 10 ** 12 - exact and r["pulses"] == 1000000
+
+
+def test_loss_bound_sets_how_often_energy_is_written():
+    r = mp_json(PRELUDE + """
+out = {}
+for bound in (1000, 625, 10000, 100):
+    f = flash()
+    a = Ledger(f, 1600, 2000, 10 ** 6, loss_bound_mwh=bound)
+    w = f.writes
+    worst = 0
+    for i in range(200):
+        a.consume(1)
+        worst = max(worst, a.pending)
+    out[str(bound)] = [a.flush_every, f.writes - w, worst]
+print(json.dumps(out))
+""")
+    # 1 Wh bound at 0.625 Wh/pulse: at most one pulse may wait -> write each pulse
+    assert r["1000"] == [1, 200, 0]
+    assert r["625"] == [1, 200, 0]
+    assert r["10000"][0] == 16 and r["10000"][1] < 20   # 10 Wh: every 16 pulses
+    assert r["10000"][2] * 625 <= 10000
+    assert r["100"][0] == 1   # bound below one pulse: one pulse is the atom
+
+
+def test_crossing_zero_credit_is_written_at_once():
+    r = mp_json(PRELUDE + """
+f = flash()
+a = Ledger(f, 1600, 1600, 10, loss_bound_mwh=10 ** 6)   # 1 minor unit per pulse
+for i in range(10):
+    a.consume(1)
+b = Ledger(f)
+print(json.dumps({"credit": b.credit, "pending": a.pending}))
+""")
+    assert r["credit"] == 0 and r["pending"] == 0
+
+
+WEAR = PRELUDE + """
+f = flash(16, 4096)
+a = Ledger(f, 1600, 2000, 10 ** 9)
+for i in range(int(sys.argv[1])):
+    a.consume(1)
+    if i % 5000 == 0:
+        a.topup("t%d" % i, 1000)
+boot_reads = []
+for k in range(2):
+    f.bytes_read = 0
+    Ledger(f)
+    boot_reads.append(f.bytes_read)
+print(json.dumps({"erases": f.erases, "reads": boot_reads}))
+"""
+
+
+def test_wear_is_levelled_across_the_partition():
+    r = mp_json(WEAR, 60000)
+    e = r["erases"]
+    assert min(e) >= 3, e
+    assert max(e) - min(e) <= 1, e
+
+
+def test_boot_cost_does_not_grow_with_history():
+    short = mp_json(WEAR, 100)["reads"][0]
+    long = mp_json(WEAR, 60000)["reads"][0]
+    # every header plus one sector, whatever the history
+    assert short == long == 16 * 16 + 4096

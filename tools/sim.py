@@ -1,0 +1,143 @@
+#!/usr/bin/env python3
+"""Run a simulated prepaid meter on the MicroPython unix port.
+
+The firmware runs inside the `micropython` binary; this host script only checks
+the command line and starts it (see README.md for every flag)."""
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import mp  # noqa: E402
+
+
+def non_negative_int(text):
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected a whole number, got %r" % text)
+    if v < 0:
+        raise argparse.ArgumentTypeError("must not be negative: %r" % text)
+    return v
+
+
+def positive_number(text):
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected a number, got %r" % text)
+    if not v > 0 or v != v or v == float("inf"):
+        raise argparse.ArgumentTypeError("must be a positive number: %r" % text)
+    return v
+
+
+def topup_spec(text):
+    parts = text.split(":")
+    if len(parts) not in (2, 3):
+        raise argparse.ArgumentTypeError(
+            "top-up is SECONDS:AMOUNT[:REF], got %r" % text)
+    try:
+        t, amount = float(parts[0]), int(parts[1])
+    except ValueError:
+        raise argparse.ArgumentTypeError("top-up is SECONDS:AMOUNT[:REF], got %r" % text)
+    if t < 0 or amount <= 0:
+        raise argparse.ArgumentTypeError("top-up needs SECONDS >= 0 and AMOUNT > 0")
+    ref = parts[2] if len(parts) == 3 else "sim-%s-%d" % (parts[0], amount)
+    if not 0 < len(ref.encode()) <= 64:
+        raise argparse.ArgumentTypeError("top-up reference must be 1..64 bytes")
+    return [int(t * 1000), amount, ref]
+
+
+def parser():
+    p = argparse.ArgumentParser(
+        prog="tools/sim.py",
+        description="Simulated apartment meter running the real firmware on the "
+                    "MicroPython unix port.")
+    p.add_argument("--flash", metavar="PATH",
+                   help="flash image file; kept between runs (a second run is the "
+                        "same meter after a reboot). Default: a blank flash in RAM")
+    p.add_argument("--credit", type=non_negative_int, metavar="MINOR_UNITS",
+                   help="initial credit of a new meter (default 5000)")
+    p.add_argument("--price", type=non_negative_int, metavar="MINOR_UNITS_PER_KWH",
+                   help="flat tariff of a new meter (default 2000)")
+    load = p.add_mutually_exclusive_group()
+    load.add_argument("--load", type=non_negative_int, metavar="WATTS",
+                      help="constant load in watts (default 0)")
+    load.add_argument("--load-profile", metavar="FILE.csv",
+                      help="load profile: lines of time,watts (time in seconds or "
+                           "HH:MM of the day; a profile within one day repeats)")
+    span = p.add_mutually_exclusive_group()
+    span.add_argument("--hours", type=positive_number, metavar="H",
+                      help="simulate H hours of virtual time as fast as possible")
+    span.add_argument("--days", type=positive_number, metavar="D",
+                      help="simulate D days of virtual time as fast as possible")
+    p.add_argument("--speed", type=positive_number, metavar="K", default=1,
+                   help="without --hours/--days: run K times faster than real time")
+    p.add_argument("--json", action="store_true",
+                   help="one JSON object per line: status lines and events")
+    p.add_argument("--report", type=positive_number, metavar="SECONDS",
+                   help="virtual seconds between status lines (default 900 with "
+                        "--hours/--days, 10 in real time)")
+    p.add_argument("--seed", type=non_negative_int, default=0, metavar="N",
+                   help="seed for load noise and power-cut tearing (default 0)")
+    p.add_argument("--noise", type=non_negative_int, default=0, metavar="PCT",
+                   help="random load variation, +-PCT percent per minute (default 0)")
+    p.add_argument("--topup", type=topup_spec, action="append", default=[],
+                   metavar="SECONDS:AMOUNT[:REF]",
+                   help="add credit at a virtual time (repeatable); a REF already "
+                        "used is rejected")
+    p.add_argument("--cut-after-writes", type=non_negative_int, default=0, metavar="N",
+                   help="cut the power during the Nth flash write, then exit 3")
+    p.add_argument("--heap", metavar="SIZE",
+                   help="MicroPython heap size, e.g. 64k (default: the port's)")
+    return p
+
+
+def config(args):
+    if args.noise > 100:
+        raise ValueError("--noise must be 0..100")
+    if args.load_profile and not os.path.isfile(args.load_profile):
+        raise ValueError("--load-profile: no such file: %s" % args.load_profile)
+    if args.flash:
+        d = os.path.dirname(os.path.abspath(args.flash))
+        if not os.path.isdir(d):
+            raise ValueError("--flash: directory does not exist: %s" % d)
+    end = None
+    if args.hours:
+        end = int(args.hours * 3600000)
+    elif args.days:
+        end = int(args.days * 86400000)
+    report = args.report if args.report else (900 if end is not None else 10)
+    return {
+        "flash": os.path.abspath(args.flash) if args.flash else None,
+        "credit": args.credit, "price": args.price,
+        "load": args.load or 0,
+        "profile": os.path.abspath(args.load_profile) if args.load_profile else None,
+        "end_ms": end, "speed": args.speed, "json": args.json,
+        "report_ms": int(report * 1000), "seed": args.seed, "noise": args.noise,
+        "topups": args.topup, "cut_after_writes": args.cut_after_writes,
+        "live": not args.json and end is None and sys.stdout.isatty(),
+    }
+
+
+def main(argv=None):
+    p = parser()
+    args = p.parse_args(argv)
+    try:
+        cfg = config(args)
+    except ValueError as e:
+        p.error(str(e))
+    # The configuration travels in the environment: the packaged micropython
+    # binary aborts on any argv item of 256 bytes or more.
+    env = mp.env()
+    env["SIM_CONFIG"] = json.dumps(cfg)
+    cmd = mp.argv(mp.ROOT / "hal" / "sim" / "run.py", heap=args.heap)
+    sys.stdout.flush()
+    os.execve(cmd[0], cmd, env)
+
+
+if __name__ == "__main__":
+    main()
