@@ -117,7 +117,7 @@ class Ledger:
             if seq is not None:
                 heads.append((seq, i))
         if not heads:
-            if self._blank():
+            if self._unformatted():
                 self._format()
                 return
             raise LedgerFault("partition holds no ledger (foreign or damaged "
@@ -143,18 +143,35 @@ class Ledger:
                 # next to garbage, start a fresh sector from the good state.
                 self._rotate()
             return
-        if len(heads) == 1 and heads[0][0] == 1:
-            self._format()  # the very first format was cut before its state landed
+        if heads == [(1, 0)] and self._unformatted():
+            self._format()
             return
         raise LedgerFault("no intact ledger state in %d sectors; not formatting"
                           % len(heads))
 
-    def _blank(self):
+    def _unformatted(self):
+        """True for an erased partition, or one whose very first format was
+        cut short: sector 0 holds at most a torn prefix of the first header
+        and of a new ledger's state, and every other byte is erased. Anything
+        else may be somebody's data and is never formatted."""
         buf = bytearray(self.bs)
+        first = R.header(1)
         for i in range(self.nsec):
             self.bdev.readblocks(i, buf, 0)
-            for b in buf:
-                if b != R.ERASED:
+            start = 0
+            if i == 0:
+                k = 0
+                while k < R.HDR_LEN and buf[k] == first[k]:
+                    k += 1
+                if k < R.HDR_LEN:
+                    # a torn byte keeps every 1 bit it was meant to have
+                    if buf[k] & first[k] != first[k]:
+                        return False
+                    start = k + 1
+                else:
+                    start = R.HDR_LEN + R.FRESH_STATE_LEN
+            for j in range(start, self.bs):
+                if buf[j] != R.ERASED:
                     return False
         return True
 

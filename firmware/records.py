@@ -23,6 +23,7 @@ TOPUP_LEN = 15
 REF_LEN = 8
 STATE_FMT = "<qQqqIIIIB"
 STATE_FIXED = struct.calcsize(STATE_FMT)
+FRESH_STATE_LEN = 3 + STATE_FIXED + 4  # a new ledger's state: no references yet
 
 
 def header(seq):
