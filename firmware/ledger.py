@@ -15,9 +15,9 @@ from hashlib import sha256
 from firmware import records as R
 from firmware.tariff import flat_cost
 
-MAX_REFS = 32         # top-up references remembered for duplicate rejection
 MAX_REF_BYTES = 64
 MAX_AMOUNT = 0xFFFFFFFF
+WINDOW = 1024         # boot reads a sector through a window this size
 
 
 class LedgerFault(Exception):
@@ -89,7 +89,7 @@ class Ledger:
         self.topups += amount
         self.topup_count += 1
         self.refs.append(digest)
-        if len(self.refs) > MAX_REFS:
+        if len(self.refs) > R.MAX_REFS:
             self.refs.pop(0)
 
     def set_loss_bound(self, mwh):
@@ -105,7 +105,32 @@ class Ledger:
 
     # -- boot ----------------------------------------------------------------
 
+    def _window(self, sec, off):
+        """Read sector bytes from `off` into the boot window. Boot never asks
+        for a sector-sized buffer: on the device a 4 KiB block may not be
+        free in a fragmented heap."""
+        n = self.bs - off
+        mv = memoryview(self._win)[:n if n < WINDOW else WINDOW]
+        self.bdev.readblocks(sec, mv, off)
+        return mv
+
+    def _erased_from(self, sec, off):
+        while off < self.bs:
+            mv = self._window(sec, off)
+            for b in mv:
+                if b != R.ERASED:
+                    return False
+            off += len(mv)
+        return True
+
     def _boot(self):
+        self._win = bytearray(WINDOW)
+        try:
+            self._boot_scan()
+        finally:
+            self._win = None
+
+    def _boot_scan(self):
         heads = []
         hdr = bytearray(R.HDR_LEN)
         for i in range(self.nsec):
@@ -124,21 +149,12 @@ class Ledger:
                               "image); not formatting it, as it may hold credit")
         heads.sort(reverse=True)
         self._seq = heads[0][0]
-        buf = bytearray(self.bs)
         for seq, i in heads:
-            self.bdev.readblocks(i, buf, 0)
-            r = R.parse(buf, R.HDR_LEN)
-            if r is None or r[0] != R.TAG_STATE:
+            off = self._replay(i)
+            if off is None:
                 continue
-            self._load(r[1])
-            off = self._replay(buf, r[2])
             self._cur, self._tail = i, off
-            clean = seq == self._seq
-            for j in range(off, self.bs):
-                if buf[j] != R.ERASED:
-                    clean = False
-                    break
-            if not clean:
+            if seq != self._seq or not self._erased_from(i, off):
                 # A torn record or a half-opened newer sector: never write
                 # next to garbage, start a fresh sector from the good state.
                 self._rotate()
@@ -149,30 +165,51 @@ class Ledger:
         raise LedgerFault("no intact ledger state in %d sectors; not formatting"
                           % len(heads))
 
+    def _replay(self, sec):
+        """Load the sector's checkpoint and apply the records after it; the
+        offset where the journal ends, or None without a valid checkpoint."""
+        off, base, mv = R.HDR_LEN, 0, None
+        while True:
+            if mv is None or (off + R.MAX_RECORD > base + len(mv)
+                              and base + len(mv) < self.bs):
+                base = off
+                mv = self._window(sec, off)
+            r = R.parse(mv, off - base)
+            if r is None:
+                return None if off == R.HDR_LEN else off
+            tag, v, nxt = r
+            if off == R.HDR_LEN and tag != R.TAG_STATE:
+                return None
+            off = base + nxt
+            if tag == R.TAG_ENERGY:
+                self._apply_energy(v)
+            elif tag == R.TAG_TOPUP:
+                self._apply_topup(v[0], v[1])
+            else:
+                self._load(v)
+
     def _unformatted(self):
         """True for an erased partition, or one whose very first format was
         cut short: sector 0 holds at most a torn prefix of the first header
         and of a new ledger's state, and every other byte is erased. Anything
         else may be somebody's data and is never formatted."""
-        buf = bytearray(self.bs)
         first = R.header(1)
-        for i in range(self.nsec):
-            self.bdev.readblocks(i, buf, 0)
-            start = 0
-            if i == 0:
-                k = 0
-                while k < R.HDR_LEN and buf[k] == first[k]:
-                    k += 1
-                if k < R.HDR_LEN:
-                    # a torn byte keeps every 1 bit it was meant to have
-                    if buf[k] & first[k] != first[k]:
-                        return False
-                    start = k + 1
-                else:
-                    start = R.HDR_LEN + R.FRESH_STATE_LEN
-            for j in range(start, self.bs):
-                if buf[j] != R.ERASED:
-                    return False
+        mv = self._window(0, 0)
+        k = 0
+        while k < R.HDR_LEN and mv[k] == first[k]:
+            k += 1
+        if k < R.HDR_LEN:
+            # a torn byte keeps every 1 bit it was meant to have
+            if mv[k] & first[k] != first[k]:
+                return False
+            start = k + 1
+        else:
+            start = R.HDR_LEN + R.FRESH_STATE_LEN
+        if not self._erased_from(0, start):
+            return False
+        for i in range(1, self.nsec):
+            if not self._erased_from(i, 0):
+                return False
         return True
 
     def _format(self):
@@ -180,19 +217,6 @@ class Ledger:
         self._seq = 0
         self._cur = self.nsec - 1  # so the first sector opened is sector 0
         self._rotate()
-
-    def _replay(self, buf, off):
-        while True:
-            r = R.parse(buf, off)
-            if r is None:
-                return off
-            tag, v, off = r
-            if tag == R.TAG_ENERGY:
-                self._apply_energy(v)
-            elif tag == R.TAG_TOPUP:
-                self._apply_topup(v[0], v[1])
-            else:
-                self._load(v)
 
     # -- writing -------------------------------------------------------------
 

@@ -24,6 +24,8 @@ REF_LEN = 8
 STATE_FMT = "<qQqqIIIIB"
 STATE_FIXED = struct.calcsize(STATE_FMT)
 FRESH_STATE_LEN = 3 + STATE_FIXED + 4  # a new ledger's state: no references yet
+MAX_REFS = 32                          # references a checkpoint carries
+MAX_RECORD = FRESH_STATE_LEN + MAX_REFS * REF_LEN
 
 
 def header(seq):

@@ -9,6 +9,9 @@
 from hal.sim.rng import Rng
 
 
+_ERASED = b"\xff" * 256
+
+
 class PowerCut(Exception):
     pass
 
@@ -18,17 +21,22 @@ class NorError(OSError):
 
 
 class SimFlash:
+    """path=None keeps the flash in a bytearray (`data`); with a path it lives
+    only in the image file, so it costs the interpreter's heap nothing, as
+    real flash costs the ESP32's heap nothing."""
+
     def __init__(self, path=None, block_size=4096, blocks=16, seed=0,
                  cut_after_writes=0, cut_erases=False):
         self.block_size = block_size
         self.blocks = blocks
-        size = block_size * blocks
+        self.size = block_size * blocks
         self.path = path
         self._file = None
+        self.data = None
         if path is None:
-            self.data = bytearray(b"\xff" * size)
+            self.data = bytearray(b"\xff" * self.size)
         else:
-            self.data = self._load_or_create(path, size)
+            self._open_image(path)
         self.erases = [0] * blocks
         self.writes = 0          # write operations
         self.bytes_written = 0   # bytes programmed
@@ -40,19 +48,20 @@ class SimFlash:
         self._rng = Rng(seed)
         self.cut = False
 
-    def _load_or_create(self, path, size):
+    def _open_image(self, path):
         try:
-            with open(path, "rb") as f:
-                data = bytearray(f.read())
-            if len(data) != size:
-                raise ValueError("flash image %s is %d bytes, board expects %d"
-                                 % (path, len(data), size))
+            f = open(path, "r+b")
         except OSError:
-            data = bytearray(b"\xff" * size)
-            with open(path, "wb") as f:
-                f.write(data)
-        self._file = open(path, "r+b")
-        return data
+            f = open(path, "w+b")
+            for _ in range(self.size // len(_ERASED)):
+                f.write(_ERASED)
+        f.seek(0, 2)
+        n = f.tell()
+        if n != self.size:
+            f.close()
+            raise ValueError("flash image %s is %d bytes, board expects %d"
+                             % (path, n, self.size))
+        self._file = f
 
     def close(self):
         if self._file:
@@ -62,10 +71,18 @@ class SimFlash:
     def _rand(self, n):
         return self._rng.below(n)
 
-    def _persist(self, start, end):
-        if self._file:
+    def _get(self, start, n):
+        if self.data is not None:
+            return self.data[start:start + n]
+        self._file.seek(start)
+        return bytearray(self._file.read(n))
+
+    def _put(self, start, b):
+        if self.data is not None:
+            self.data[start:start + len(b)] = b
+        else:
             self._file.seek(start)
-            self._file.write(self.data[start:end])
+            self._file.write(b)
 
     def _count_op(self):
         self._ops += 1
@@ -75,9 +92,13 @@ class SimFlash:
 
     def readblocks(self, block, buf, offset=0):
         start = block * self.block_size + offset
-        if block < 0 or start + len(buf) > len(self.data):
+        if block < 0 or start + len(buf) > self.size:
             raise NorError(22, "read past end of flash")
-        buf[:] = self.data[start:start + len(buf)]
+        if self.data is not None:
+            buf[:] = self.data[start:start + len(buf)]
+        else:
+            self._file.seek(start)
+            self._file.readinto(buf)
         self.reads += 1
         self.bytes_read += len(buf)
 
@@ -88,31 +109,28 @@ class SimFlash:
                 self.ioctl(6, block + b)
             offset = 0
         start = block * self.block_size + offset
-        end = start + len(buf)
-        if block < 0 or end > len(self.data):
+        n = len(buf)
+        if block < 0 or start + n > self.size:
             raise NorError(22, "write past end of flash")
-        d = self.data
-        for i in range(len(buf)):
-            if buf[i] & ~d[start + i] & 0xFF:
+        old = self._get(start, n)
+        for i in range(n):
+            if buf[i] & ~old[i] & 0xFF:
                 raise NorError(5, "NOR write would set a 0 bit to 1 at byte %d"
                                % (start + i))
         self.writes += 1
-        if self._count_op():
-            # Tear: bytes before `k` land, byte `k` is half-programmed, the rest
-            # never reach the chip.
-            k = self._rand(len(buf)) if len(buf) else 0
-            for i in range(k):
-                d[start + i] &= buf[i]
-            if k < len(buf):
-                d[start + k] &= buf[k] | self._rand(256)
-            self.bytes_written += k
-            self._persist(start, end)
+        cut = self._count_op()
+        # A cut tears the write: bytes before k land, byte k is half-programmed,
+        # the rest never reach the chip.
+        k = self._rand(n) if cut and n else n
+        for i in range(k):
+            old[i] &= buf[i]
+        if k < n:
+            old[k] &= buf[k] | self._rand(256)
+        self.bytes_written += k
+        self._put(start, old)
+        if cut:
             self.cut = True
             raise PowerCut("power cut during write %d" % self.writes)
-        for i in range(len(buf)):
-            d[start + i] &= buf[i]
-        self.bytes_written += len(buf)
-        self._persist(start, end)
 
     def ioctl(self, op, arg):
         if op == 4:
@@ -123,19 +141,18 @@ class SimFlash:
             if not 0 <= arg < self.blocks:
                 raise NorError(22, "erase of block %d outside flash" % arg)
             start = arg * self.block_size
-            end = start + self.block_size
             self.erases[arg] += 1
             if self.cut_erases and self._count_op():
                 # An interrupted erase leaves some bytes erased, some not.
-                d = self.data
-                for i in range(start, end):
+                b = self._get(start, self.block_size)
+                for i in range(self.block_size):
                     if self._rand(2):
-                        d[i] = 0xFF
-                self._persist(start, end)
+                        b[i] = 0xFF
+                self._put(start, b)
                 self.cut = True
                 raise PowerCut("power cut during erase of block %d" % arg)
-            self.data[start:end] = b"\xff" * self.block_size
-            self._persist(start, end)
+            for off in range(0, self.block_size, len(_ERASED)):
+                self._put(start + off, _ERASED[:self.block_size - off])
             return 0
         if op in (1, 2, 3):  # init, deinit, sync
             return 0

@@ -145,7 +145,7 @@ def run(cfg):
                     now = time.ticks_ms()
                     elapsed += time.ticks_diff(now, last)
                     last = now
-                    sim.advance(elapsed * speed)
+                    sim.advance(int(elapsed * speed))
                     if not out.json:
                         out.status(sim.app.status(sim.clock.now_ms()), sim.clock.now_ms())
                     time.sleep_ms(100)

@@ -1,0 +1,137 @@
+"""The simulated meter end to end, driven through tools/sim.py as users do."""
+
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT, run_sim
+
+PULSE_WH = 0.625  # one pulse at 1600 imp/kWh
+
+
+def test_energy_is_exact_over_a_day():
+    r = run_sim("--load", 1000, "--days", 1, "--json", "--credit", 10 ** 6)
+    assert r.rc == 0, r.stderr
+    last = r.last
+    assert last["t"] == 86400
+    assert abs(last["energy_wh"] - 24000) <= PULSE_WH
+    assert last["true_energy_wh"] == last["energy_wh"]
+    assert last["power_w"] == 1000
+    # a status line every 15 virtual minutes by default
+    assert len(r.status) == 24 * 4 + 2
+
+
+def test_billing_is_exact_with_an_awkward_price():
+    r = run_sim("--load", 2345, "--hours", 30, "--json", "--credit", 10 ** 7,
+                "--price", 1999)
+    assert r.rc == 0, r.stderr
+    p = r.last["pulses"]
+    assert r.last["credit"] == 10 ** 7 - p * 1999 // 1600
+
+
+def test_relay_opens_within_one_pulse_of_zero_credit_and_a_topup_closes_it():
+    # 1000 minor units at 2000/kWh buy 0.5 kWh = 800 pulses; 1000 W takes 30 min
+    r = run_sim("--credit", 1000, "--price", 2000, "--load", 1000, "--hours", 2,
+                "--json", "--topup", "3600:500:T1")
+    assert r.rc == 0, r.stderr
+    relay = [(e["t"], e["relay"], e["reason"]) for e in r.events if e["event"] == "relay"]
+    assert relay[0] == (0, "closed", "boot")
+    t_open, state, reason = relay[1]
+    assert (state, reason) == ("open", "credit")
+    assert abs(t_open - 1800) <= 2.25          # one pulse is 2.25 s at 1 kW
+    at_open = [s for s in r.status if s["t"] <= t_open][-1]
+    assert at_open["pulses"] <= 800
+    # no energy flows while open
+    between = [s for s in r.status if t_open < s["t"] < 3600]
+    assert between and all(s["pulses"] == 800 and s["power_w"] == 0 for s in between)
+    assert relay[2] == (3600, "closed", "topup")
+    # 500 more buy 400 pulses: open again 15 minutes later
+    assert relay[3][1:] == ("open", "credit") and abs(relay[3][0] - 4500) <= 2.25
+    assert r.last["pulses"] == 1200 and r.last["credit"] == 0
+
+
+def test_reboot_keeps_state_and_relay_comes_from_the_ledger(tmp_path):
+    img = tmp_path / "meter.img"
+    a = run_sim("--flash", img, "--credit", 700, "--price", 2000, "--load", 1500,
+                "--hours", 1, "--json")
+    assert a.rc == 0 and a.last["relay"] == "open" and a.last["credit"] <= 0
+    b = run_sim("--flash", img, "--credit", 99999, "--load", 1500, "--hours", 1, "--json")
+    boot = b.events[0]
+    assert boot["event"] == "boot" and boot["new"] is False
+    assert boot["credit"] == a.last["credit"] and boot["pulses"] == a.last["pulses"]
+    assert b.events[1]["relay"] == "open" and b.events[1]["reason"] == "boot"
+    assert b.last["pulses"] == a.last["pulses"]     # still cut off
+    c = run_sim("--flash", img, "--hours", 1, "--json", "--topup", "0:1000:X",
+                "--load", 1500)
+    assert [e["relay"] for e in c.events if e["event"] == "relay"] == ["open", "closed", "open"]
+    d = run_sim("--flash", img, "--hours", 0.1, "--json", "--topup", "0:1000:X")
+    assert any(e["event"] == "topup_rejected" for e in d.events)
+
+
+def test_load_profile_csv(tmp_path):
+    prof = tmp_path / "day.csv"
+    prof.write_text("time,watts\n00:00,200\n06:00,2000\n09:00,500\n18:00,3000\n23:00,200\n")
+    r = run_sim("--load-profile", prof, "--days", 2, "--json", "--credit", 10 ** 6)
+    assert r.rc == 0, r.stderr
+    day_wh = 6 * 200 + 3 * 2000 + 9 * 500 + 5 * 3000 + 1 * 200
+    assert abs(r.last["energy_wh"] - 2 * day_wh) <= PULSE_WH
+    at_7 = [s for s in r.status if s["t"] == 7 * 3600][0]
+    assert at_7["power_w"] == 2000
+
+
+def test_seed_makes_noisy_runs_repeatable():
+    a = run_sim("--load", 800, "--noise", 30, "--seed", 5, "--hours", 5, "--json", "--credit", 10 ** 6)
+    b = run_sim("--load", 800, "--noise", 30, "--seed", 5, "--hours", 5, "--json", "--credit", 10 ** 6)
+    c = run_sim("--load", 800, "--noise", 30, "--seed", 6, "--hours", 5, "--json", "--credit", 10 ** 6)
+    assert a.stdout == b.stdout
+    assert a.last["pulses"] != c.last["pulses"]
+    assert abs(a.last["energy_wh"] - 4000) < 400
+
+
+def test_foreign_flash_image_is_a_fault_and_left_alone(tmp_path):
+    img = tmp_path / "foreign.img"
+    data = bytes((i * 7) & 0xFF for i in range(65536))
+    img.write_bytes(data)
+    r = run_sim("--flash", img, "--hours", 1)
+    assert r.rc == 4
+    assert "ledger fault" in r.stderr and "not formatting" in r.stderr
+    assert img.read_bytes() == data
+
+
+def test_wrong_sized_flash_image_is_refused(tmp_path):
+    img = tmp_path / "small.img"
+    img.write_bytes(b"\xff" * 1000)
+    r = run_sim("--flash", img, "--hours", 1)
+    assert r.rc != 0 and "expects 65536" in (r.stderr + r.stdout)
+    assert img.read_bytes() == b"\xff" * 1000
+
+
+@pytest.mark.parametrize("args", [
+    ["--bogus"], ["--load", "abc"], ["--load", "-5"], ["--hours", "0"],
+    ["--hours", "x"], ["--days", "-1"], ["--topup", "10"], ["--topup", "a:b"],
+    ["--topup", "5:0"], ["--load", "1", "--load-profile", "x.csv"],
+    ["--load-profile", "/nonexistent.csv"], ["--hours", "1", "--days", "1"],
+    ["--noise", "200"], ["--flash", "/nonexistent/dir/x.img"], ["--credit", "1.5"],
+    ["--cut-after-writes", "-1"], ["stray"],
+])
+def test_bad_flags_get_usage_and_exit_2(args):
+    r = run_sim(*args)
+    assert r.rc == 2
+    assert "usage:" in r.stderr and "error:" in r.stderr
+    assert "Traceback" not in r.stderr + r.stdout
+
+
+def test_human_output_and_ctrl_c_in_real_time():
+    p = subprocess.Popen([sys.executable, str(ROOT / "tools" / "sim.py"), "--speed", "3600",
+                          "--load", "1000"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True)
+    lines = [p.stdout.readline() for _ in range(4)]
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=20)
+    assert p.returncode == 0, err
+    assert "boot" in lines[0]
+    final = out.strip().splitlines()[-1]
+    assert "energy=" in final and "credit=" in final and "relay=closed" in final
+    assert "Traceback" not in err

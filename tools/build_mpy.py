@@ -1,0 +1,37 @@
+#!/usr/bin/env python3
+"""Compile every device module (boards/, firmware/, hal/) with mpy-cross into
+build/mpy/, as they are deployed to a board. Prints the files it wrote."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import mp  # noqa: E402
+
+DEVICE_DIRS = ("boards", "firmware", "hal")
+
+
+def device_modules():
+    for d in DEVICE_DIRS:
+        yield from sorted((mp.ROOT / d).rglob("*.py"))
+
+
+def build(out=None, extra=()):
+    out = Path(out or mp.ROOT / "build" / "mpy")
+    written = []
+    for src in device_modules():
+        rel = src.relative_to(mp.ROOT)
+        dst = out / rel.with_suffix(".mpy")
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        r = subprocess.run([mp.mpy_cross(), *extra, "-s", str(rel), "-o", str(dst),
+                            str(src)], capture_output=True, text=True)
+        if r.returncode != 0:
+            raise SystemExit("mpy-cross failed on %s:\n%s" % (rel, r.stderr))
+        written.append(dst)
+    return written
+
+
+if __name__ == "__main__":
+    for f in build(*sys.argv[1:2]):
+        print(f.relative_to(mp.ROOT))
