@@ -28,7 +28,8 @@ class MeterApp:
         self._decide("boot", now_ms)
 
     def _decide(self, reason, now_ms):
-        self.relay.apply(supply_allowed(self.ledger.credit), reason, now_ms)
+        if self.relay.apply(supply_allowed(self.ledger.credit), reason, now_ms):
+            self.meter.forget_power()
 
     def step(self, now_ms):
         n = self.meter.update(self.hal.pulses.count(), now_ms)

@@ -40,6 +40,11 @@ class Meter:
             self._t_pulse = now_ms
         return n
 
+    def forget_power(self):
+        """The supply was switched: intervals from before say nothing now."""
+        self._t_pulse = None
+        self._interval = None
+
     def power_w(self, now_ms):
         """Power from the interval between pulses. Once the next pulse is
         overdue the estimate decays: power cannot exceed what would have

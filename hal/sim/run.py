@@ -64,7 +64,7 @@ class Output:
         text = "t=%s  energy=%d.%03d Wh  power=%d W  credit=%d  relay=%s" % (
             hms(t_ms), e // 1000, e % 1000, st["power_w"], st["credit"], st["relay"])
         if extra:
-            text += "  " + " ".join("%s=%s" % (k, extra[k]) for k in extra)
+            text += "  " + " ".join("%s=%s" % (k, extra[k]) for k in sorted(extra))
         if self.live:
             sys.stdout.write("\r" + text + "   ")
             self._open_line = True
@@ -122,11 +122,15 @@ class Sim:
                 self.out.status(app.status(nxt), nxt)
                 self.next_report += self.report_ms
 
-    def true_energy(self):
-        """What the meter has really measured, whether persisted or not: the
-        energy on flash at boot plus every pulse the IC gave since."""
+    def final(self):
+        """For the last line: what the meter has really measured, whether
+        persisted or not (the energy on flash at boot plus every pulse the IC
+        gave since), and what this run cost the flash."""
         p = self.boot_pulses + self.hal.pulses.pulses
-        return {"true_pulses": p, "true_energy_wh": mwh(p, board.IMP_PER_KWH) / 1000}
+        f = self.hal.flash
+        return {"true_pulses": p, "true_energy_wh": mwh(p, board.IMP_PER_KWH) / 1000,
+                "flash_writes": f.writes, "flash_bytes_written": f.bytes_written,
+                "flash_max_erases": max(f.erases)}
 
 
 def run(cfg):
@@ -153,14 +157,14 @@ def run(cfg):
                 pass
         sim.app.ledger.flush()
         t = sim.clock.now_ms()
-        out.status(sim.app.status(t), t, sim.true_energy())
+        out.status(sim.app.status(t), t, sim.final())
         if out.live:
             sys.stdout.write("\n")
         return 0
     except PowerCut as e:
         t = sim.clock.now_ms()
         d = {"event": "power_cut", "detail": str(e)}
-        d.update(sim.true_energy())
+        d.update(sim.final())
         out.event(d, t)
         return 3
     except LedgerFault as e:
