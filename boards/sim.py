@@ -1,5 +1,10 @@
 # The simulated board: what an apartment meter looks like on the unix port.
 
+from hal.sim.clock import VirtualClock
+from hal.sim.flash import SimFlash
+from hal.sim.pulses import LoadProfile, SimPulseSource
+from hal.sim.relay import SimRelay
+
 NAME = "sim"
 IMP_PER_KWH = 1600          # energy-IC pulses per kWh (meter constant)
 LEDGER_BLOCK_SIZE = 4096    # ESP32 flash erase sector
@@ -21,10 +26,6 @@ class Hal:
 
 def build_hal(flash_path=None, load=None, seed=0, noise_pct=0, cut_after_writes=0,
               cut_erases=False, start_ms=0, imp_per_kwh=IMP_PER_KWH):
-    from hal.sim.clock import VirtualClock
-    from hal.sim.flash import SimFlash
-    from hal.sim.pulses import LoadProfile, SimPulseSource
-    from hal.sim.relay import SimRelay
     clock = VirtualClock(start_ms)
     relay = SimRelay(clock)
     flash = SimFlash(flash_path, LEDGER_BLOCK_SIZE, LEDGER_BLOCKS, seed,

@@ -2,19 +2,17 @@
 heap the size an ESP32 can spare."""
 
 import json
-import os
-import subprocess
 
 import pytest
 
 import mp
-from build_mpy import build, device_modules
+from build_mpy import build, device_modules, run_compiled_day
 
 # The unix port is 64-bit: its objects take up to twice the room they take on
 # the 32-bit ESP32, whose MicroPython heap is ~110 KiB without PSRAM. A day in
 # 64 KiB here leaves the ESP32 more than half its heap for WiFi/MQTT later.
 # `make bench` measures the true minimum (docs/benchmarks.md).
-HEAP = "64k"
+HEAP_KIB = 64
 
 
 @pytest.fixture(scope="module")
@@ -37,23 +35,15 @@ def test_every_device_module_compiles_for_the_esp32(tmp_path):
     build(tmp_path, extra=("-march=xtensawin",))
 
 
-def run_day(mpy_dir, tmp_path, heap):
-    cfg = {"end_ms": 86400000, "load": 1250, "credit": 10 ** 6, "json": True,
-           "flash": str(tmp_path / "heap.img"), "topups": [[3600000, 100, "a"]]}
-    env = dict(os.environ, MICROPYPATH=".frozen:%s" % mpy_dir, SIM_CONFIG=json.dumps(cfg))
-    return subprocess.run([mp.micropython(), "-X", "heapsize=" + heap, "-m", "hal.sim.run"],
-                          env=env, capture_output=True, text=True, timeout=300)
-
-
 def test_a_simulated_day_runs_compiled_in_a_small_heap(mpy_dir, tmp_path):
-    r = run_day(mpy_dir, tmp_path, HEAP)
+    r = run_compiled_day(mpy_dir, HEAP_KIB)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     last = json.loads(r.stdout.splitlines()[-1])
     assert last["energy_wh"] == 30000.0                 # 1250 W for 24 h
     assert last["credit"] == 10 ** 6 + 100 - 30 * 2000
 
 
-def test_the_heap_limit_is_real(mpy_dir, tmp_path):
+def test_the_heap_limit_is_real(mpy_dir):
     """The same day in a heap far too small must fail: the limit bites."""
-    r = run_day(mpy_dir, tmp_path, "16k")
+    r = run_compiled_day(mpy_dir, 16)
     assert r.returncode != 0 and "MemoryError" in r.stdout + r.stderr

@@ -2,6 +2,8 @@
 """Compile every device module (boards/, firmware/, hal/) with mpy-cross into
 build/mpy/, as they are deployed to a board. Prints the files it wrote."""
 
+import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -30,6 +32,22 @@ def build(out=None, extra=()):
             raise SystemExit("mpy-cross failed on %s:\n%s" % (rel, r.stderr))
         written.append(dst)
     return written
+
+
+def run_compiled_day(workdir, heap_kib):
+    """Run a simulated day at 30 kWh/day with a top-up from the .mpy files in
+    workdir (built by build(workdir)) in a heap of heap_kib KiB. Paths are
+    relative to workdir, so the result does not depend on where the checkout
+    lives: long module paths cost heap too."""
+    cfg = {"end_ms": 86400000, "load": 1250, "credit": 10 ** 6, "json": True,
+           "flash": "day-%d.img" % heap_kib, "topups": [[3600000, 100, "a"]]}
+    img = os.path.join(workdir, cfg["flash"])
+    if os.path.exists(img):
+        os.remove(img)
+    env = dict(os.environ, MICROPYPATH=".frozen:", SIM_CONFIG=json.dumps(cfg))
+    return subprocess.run([mp.micropython(), "-X", "heapsize=%dk" % heap_kib, "-m",
+                           "hal.sim.run"], cwd=workdir, env=env, capture_output=True,
+                          text=True, timeout=600)
 
 
 if __name__ == "__main__":
