@@ -9,11 +9,12 @@ ARGS ?=
 
 setup: $(STAMP)
 
-$(STAMP): requirements.txt tools/fetch_umqtt.py
+$(STAMP): requirements.txt requirements-stubs.txt tools/fetch_umqtt.py
 	@$(PYTHON) -m venv --help >/dev/null 2>&1 || \
 		(apt-get update -q && apt-get install -y -q python3-venv)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q --upgrade --target $(VENV)/esp32-stubs -r requirements-stubs.txt
 	$(PY) tools/fetch_umqtt.py
 	touch $(STAMP)
 
