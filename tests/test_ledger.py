@@ -11,6 +11,12 @@ from firmware.ledger import Ledger, LedgerFault, Rejected
 from firmware import records as R
 def flash(blocks=16, bs=4096, **kw):
     return SimFlash(None, bs, blocks, **kw)
+def fault(f):
+    try:
+        Ledger(f)
+        return "opened"
+    except LedgerFault as e:
+        return str(e)
 def view(lg):
     return {"credit": lg.credit, "pulses": lg.pulses, "billed": lg.billed,
             "topups": lg.topups, "rem": lg.rem, "price": lg.price, "imp": lg.imp,
@@ -72,12 +78,8 @@ def test_foreign_image_is_a_fault_and_is_never_formatted():
 f = flash(4, 4096)
 f.writeblocks(2, b"FAT16 image, somebody's data", 0)
 before = bytes(f.data)
-try:
-    Ledger(f, 1600, 2000, 100)
-    out = "opened"
-except LedgerFault as e:
-    out = str(e)
-print(json.dumps({"msg": out, "untouched": bytes(f.data) == before, "writes": f.writes}))
+print(json.dumps({"msg": fault(f), "untouched": bytes(f.data) == before,
+                  "writes": f.writes}))
 """)
     assert "no ledger" in r["msg"] and "not formatting" in r["msg"]
     assert r["untouched"] and r["writes"] == 1
@@ -92,12 +94,7 @@ Ledger(f, 1600, 2000, 100)
 h = R.MAGIC + struct.pack("<HHI", 7, 0, 99)
 f.ioctl(6, 1)
 f.writeblocks(1, h + struct.pack("<I", crc32(h)), 0)
-try:
-    Ledger(f)
-    out = "opened"
-except LedgerFault as e:
-    out = str(e)
-print(json.dumps({"msg": out}))
+print(json.dumps({"msg": fault(f)}))
 """)
     assert "version 7" in r["msg"]
 
@@ -111,12 +108,7 @@ for i in range(3000):
 # damage every checkpoint: clear the tag of each STATE record
 for s in range(4):
     f.writeblocks(s, b"\\x00", R.HDR_LEN)
-try:
-    Ledger(f)
-    out = "opened"
-except LedgerFault as e:
-    out = str(e)
-print(json.dumps({"msg": out}))
+print(json.dumps({"msg": fault(f)}))
 """)
     assert "no intact ledger state" in r["msg"]
 
