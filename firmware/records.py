@@ -1,6 +1,6 @@
 # On-flash record formats of the ledger journal (all little-endian).
 #
-# Sector header (16 B): b"PPLG", u16 version, u16 0, u32 seq, u32 crc32.
+# Sectors are a firmware.ring with magic b"PPLG".
 # STATE 'S': u8 tag, u16 len, payload, u32 crc32  -- a full checkpoint
 # ENERGY 'E': u8 tag, u8 pulses, u16 crc           -- 4 bytes, the hot path
 # TOPUP 'T': u8 tag, u32 amount, 8 B ref digest, u16 crc
@@ -12,12 +12,9 @@ import struct
 from binascii import crc32
 
 MAGIC = b"PPLG"
-VERSION = 1
-HDR_LEN = 16
 TAG_STATE = 0x53
 TAG_ENERGY = 0x45
 TAG_TOPUP = 0x54
-ERASED = 0xFF
 ENERGY_LEN = 4
 TOPUP_LEN = 15
 REF_LEN = 8
@@ -26,24 +23,6 @@ STATE_FIXED = struct.calcsize(STATE_FMT)
 FRESH_STATE_LEN = 3 + STATE_FIXED + 4  # a new ledger's state: no references yet
 MAX_REFS = 32                          # references a checkpoint carries
 MAX_RECORD = FRESH_STATE_LEN + MAX_REFS * REF_LEN
-
-
-def header(seq):
-    b = MAGIC + struct.pack("<HHI", VERSION, 0, seq)
-    return b + struct.pack("<I", crc32(b))
-
-
-def parse_header(b):
-    """seq of a valid header, None if none; raises ValueError for a ledger
-    header of a format this firmware does not know."""
-    if b[:4] != MAGIC:
-        return None
-    if struct.unpack("<I", b[12:16])[0] != crc32(b[:12]):
-        return None
-    ver, _, seq = struct.unpack("<HHI", b[4:12])
-    if ver != VERSION:
-        raise ValueError("ledger format version %d (firmware reads %d)" % (ver, VERSION))
-    return seq
 
 
 def _crc16(b):

@@ -9,6 +9,7 @@ import json, sys
 from hal.sim.flash import SimFlash, PowerCut
 from firmware.ledger import Ledger, LedgerFault, Rejected
 from firmware import records as R
+from firmware.ring import HDR_LEN
 def flash(blocks=16, bs=4096, **kw):
     return SimFlash(None, bs, blocks, **kw)
 def fault(f):
@@ -107,10 +108,10 @@ for i in range(3000):
     a.consume(1)          # several sectors written
 # damage every checkpoint: clear the tag of each STATE record
 for s in range(4):
-    f.writeblocks(s, b"\\x00", R.HDR_LEN)
+    f.writeblocks(s, b"\\x00", HDR_LEN)
 print(json.dumps({"msg": fault(f)}))
 """)
-    assert "no intact ledger state" in r["msg"]
+    assert "no intact ledger" in r["msg"]
 
 
 @pytest.mark.parametrize("price,imp", [(1999, 1600), (1, 1600), (12345, 1000),

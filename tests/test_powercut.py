@@ -27,15 +27,15 @@ def test_power_cut_fuzz(seed, blocks, bs, span):
 def test_a_broken_ledger_fails_the_fuzz(tmp_path):
     """The fuzz must be able to fail: a ledger that skips the torn-tail
     rotation writes next to garbage and loses state."""
-    src = open("firmware/ledger.py").read()
-    broken = src.replace("if seq != self._seq or not self._erased_from(i, off):",
+    src = open("firmware/ring.py").read()
+    broken = src.replace("if seq != self.seq or not self.erased_from(i, end):",
                          "if False:")
     assert broken != src
     pkg = tmp_path / "firmware"
     pkg.mkdir()
-    for name in ("__init__.py", "records.py", "tariff.py", "meter.py"):
+    for name in ("__init__.py", "records.py", "tariff.py", "ledger.py"):
         (pkg / name).write_text(open("firmware/" + name).read())
-    (pkg / "ledger.py").write_text(broken)
+    (pkg / "ring.py").write_text(broken)
     import mp
     r = mp_json(FUZZ, 1, 300, 2, 512, 40,
                 env={"MICROPYPATH": ".frozen:%s:%s" % (tmp_path, mp.ROOT)})

@@ -1,0 +1,204 @@
+# A ring of flash sectors holding a journal of records: the storage pattern
+# shared by the ledger, the settings store and the event log.
+#
+# Each sector starts with a 16-byte header (magic, version, seq, crc32) and
+# then records, appended only into erased space. When a record does not fit,
+# the next sector in the ring is erased and opened with a first record the
+# owner chooses (a checkpoint, or simply the record). So:
+#   - boot reads every header, then the newest sector: cost does not grow;
+#   - sectors are erased in turn: wear is even;
+#   - the sector being written is never the one erased, so a power cut at any
+#     byte of any write or erase leaves the previous sector readable.
+# Records are the owner's: `parse(buf, off)` returns (tag, value, next_off) or
+# None where the journal ends (erased space, a torn or damaged record).
+
+import struct
+from binascii import crc32
+
+HDR_LEN = 16
+VERSION = 1
+ERASED = 0xFF
+WINDOW = 1024        # boot reads a sector through a window this size
+
+NEW, OK, DIRTY = 0, 1, 2
+
+
+class RingFault(Exception):
+    """The partition holds no usable journal; it is left untouched."""
+
+
+def header(magic, seq):
+    b = magic + struct.pack("<HHI", VERSION, 0, seq)
+    return b + struct.pack("<I", crc32(b))
+
+
+def parse_header(magic, b):
+    """seq of a valid header, None if none; raises RingFault for a header of a
+    format version this firmware does not know."""
+    if bytes(b[:4]) != magic:
+        return None
+    if struct.unpack("<I", bytes(b[12:16]))[0] != crc32(bytes(b[:12])):
+        return None
+    ver, _, seq = struct.unpack("<HHI", bytes(b[4:12]))
+    if ver != VERSION:
+        raise RingFault("format version %d (firmware reads %d)" % (ver, VERSION))
+    return seq
+
+
+class SectorRing:
+    def __init__(self, bdev, magic, name, max_record):
+        self.bdev = bdev
+        self.magic = magic
+        self.name = name
+        self.max_record = max_record
+        try:
+            self.nsec = bdev.ioctl(4, 0)
+            self.bs = bdev.ioctl(5, 0) or 512
+        except OSError as e:
+            raise RingFault("%s: flash geometry unreadable: %s" % (name, e))
+        if self.nsec < 2 or self.bs < 512 or self.bs < HDR_LEN + max_record:
+            raise RingFault("%s partition too small: %d x %d bytes"
+                            % (name, self.nsec, self.bs))
+        self.seq = 0
+        self.cur = self.nsec - 1   # so that a new ring opens sector 0 first
+        self.tail = self.bs
+        self._win = None
+
+    # -- reading -------------------------------------------------------------
+
+    def window(self, sec, off):
+        """Sector bytes from `off`, at most WINDOW of them. Boot never asks for
+        a sector-sized buffer: on the device a 4 KiB block may not be free in
+        a fragmented heap."""
+        n = self.bs - off
+        mv = memoryview(self._win)[:n if n < WINDOW else WINDOW]
+        self.bdev.readblocks(sec, mv, off)
+        return mv
+
+    def erased_from(self, sec, off):
+        while off < self.bs:
+            mv = self.window(sec, off)
+            for b in mv:
+                if b != ERASED:
+                    return False
+            off += len(mv)
+        return True
+
+    def records(self, sec, parse):
+        """Yield (offset, tag, value) for the records of one sector, in order.
+        After the loop, self.end is where the journal of that sector ends."""
+        off, base, mv = HDR_LEN, 0, None
+        while True:
+            if mv is None or (off + self.max_record > base + len(mv)
+                              and base + len(mv) < self.bs):
+                base = off
+                mv = self.window(sec, off)
+            r = parse(mv, off - base)
+            if r is None:
+                self.end = off
+                return
+            tag, v, nxt = r
+            yield off, tag, v
+            off = base + nxt
+
+    def heads(self):
+        """[(seq, sector)] of valid headers, newest first."""
+        hs = []
+        hdr = bytearray(HDR_LEN)
+        for i in range(self.nsec):
+            self.bdev.readblocks(i, hdr, 0)
+            try:
+                seq = parse_header(self.magic, hdr)
+            except RingFault as e:
+                raise RingFault("%s sector %d: %s; refusing to touch it"
+                                % (self.name, i, e))
+            if seq is not None:
+                hs.append((seq, i))
+        hs.sort(reverse=True)
+        return hs
+
+    def boot(self, parse, apply):
+        """Find the newest sector whose first record `apply(tag, value, True)`
+        accepts, feed it the sector's other records, and set the tail.
+        Returns NEW (blank: the caller opens the first sector), OK, or DIRTY
+        (the caller must open a fresh sector before writing: garbage follows
+        the journal, or a newer sector was left half-opened)."""
+        self._win = bytearray(WINDOW)
+        try:
+            return self._boot(parse, apply)
+        except OSError as e:
+            raise RingFault("%s: flash read failed: %s" % (self.name, e))
+        finally:
+            self._win = None
+
+    def _boot(self, parse, apply):
+        hs = self.heads()
+        if not hs:
+            if self._unformatted():
+                return NEW
+            raise RingFault("partition holds no %s (foreign or damaged image); not "
+                            "formatting it, as it may hold credit" % self.name)
+        self.seq = hs[0][0]
+        for seq, i in hs:
+            first, end = True, None
+            for off, tag, v in self.records(i, parse):
+                if not apply(tag, v, first):
+                    end = off   # a record the owner refuses ends the journal
+                    break
+                first = False
+            if first:
+                continue   # no acceptable first record: try an older sector
+            if end is None:
+                end = self.end
+            self.cur, self.tail = i, end
+            if seq != self.seq or not self.erased_from(i, end):
+                return DIRTY
+            return OK
+        if hs == [(1, 0)] and self._unformatted():
+            return NEW
+        raise RingFault("no intact %s in %d sectors; not formatting"
+                        % (self.name, len(hs)))
+
+    def _unformatted(self):
+        """True for an erased partition, or one whose very first sector open
+        was cut short: sector 0 holds at most a torn prefix of the first header
+        and one record, and every other byte is erased. Anything else may be
+        somebody's data and is never formatted."""
+        first = header(self.magic, 1)
+        mv = self.window(0, 0)
+        k = 0
+        while k < HDR_LEN and mv[k] == first[k]:
+            k += 1
+        if k < HDR_LEN:
+            # a torn byte keeps every 1 bit it was meant to have
+            if mv[k] & first[k] != first[k]:
+                return False
+            start = k + 1
+        else:
+            start = HDR_LEN + self.max_record
+        if not self.erased_from(0, start):
+            return False
+        for i in range(1, self.nsec):
+            if not self.erased_from(i, 0):
+                return False
+        return True
+
+    # -- writing -------------------------------------------------------------
+
+    def open_next(self, first):
+        """Erase the next sector and open it with the record `first`."""
+        nxt = (self.cur + 1) % self.nsec
+        self.bdev.ioctl(6, nxt)
+        self.seq += 1
+        self.bdev.writeblocks(nxt, header(self.magic, self.seq), 0)
+        self.bdev.writeblocks(nxt, first, HDR_LEN)
+        self.cur, self.tail = nxt, HDR_LEN + len(first)
+
+    def append(self, rec):
+        """Write rec after the journal; False (nothing written) if it does not
+        fit in the current sector."""
+        if self.tail + len(rec) > self.bs:
+            return False
+        self.bdev.writeblocks(self.cur, rec, self.tail)
+        self.tail += len(rec)
+        return True
