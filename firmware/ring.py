@@ -70,6 +70,8 @@ class SectorRing:
         """Sector bytes from `off`, at most WINDOW of them. Boot never asks for
         a sector-sized buffer: on the device a 4 KiB block may not be free in
         a fragmented heap."""
+        if self._win is None:
+            self._win = bytearray(WINDOW)
         n = self.bs - off
         mv = memoryview(self._win)[:n if n < WINDOW else WINDOW]
         self.bdev.readblocks(sec, mv, off)
@@ -123,13 +125,16 @@ class SectorRing:
         Returns NEW (blank: the caller opens the first sector), OK, or DIRTY
         (the caller must open a fresh sector before writing: garbage follows
         the journal, or a newer sector was left half-opened)."""
-        self._win = bytearray(WINDOW)
         try:
             return self._boot(parse, apply)
         except OSError as e:
             raise RingFault("%s: flash read failed: %s" % (self.name, e))
         finally:
-            self._win = None
+            self.release()
+
+    def release(self):
+        """Free the read window (it is allocated again when needed)."""
+        self._win = None
 
     def _boot(self, parse, apply):
         hs = self.heads()

@@ -1,0 +1,85 @@
+# The event log: fixed 32-byte records in a firmware.ring on its own partition.
+# When the ring is full the oldest sector is erased, so the log keeps the most
+# recent events (about 127 per 4 KiB sector) and never wears one spot.
+#
+# record: 'V' u8 kind, u32 seq, u32 t (seconds), i32 value, 16 B detail,
+#         u16 crc (low half of CRC-32)
+
+import struct
+from binascii import crc32
+
+from firmware import ring
+
+MAGIC = b"PPEV"
+TAG = 0x56            # 'V'
+REC_LEN = 32
+DETAIL_LEN = 16
+KINDS = ("boot", "relay", "topup", "topup_rejected", "low_credit", "config",
+         "login", "login_failed", "lockout", "logout", "alarms_cleared", "selftest",
+         "reboot", "factory_reset", "repl", "error", "meter_constant")
+
+
+def _ascii(text):
+    # Details are shown on a serial console: printable ASCII only.
+    return bytes(c if 32 <= c < 127 else 63 for c in str(text).encode())[:DETAIL_LEN]
+
+
+def encode(kind, seq, t, value, detail):
+    d = _ascii(detail)
+    b = struct.pack("<BBIIi", TAG, kind, seq, t & 0xFFFFFFFF, value) + d \
+        + b"\x00" * (DETAIL_LEN - len(d))
+    return b + struct.pack("<H", crc32(b) & 0xFFFF)
+
+
+def parse(buf, off):
+    nxt = off + REC_LEN
+    if nxt > len(buf) or buf[off] != TAG:
+        return None
+    body = bytes(buf[off:nxt - 2])
+    if struct.unpack("<H", bytes(buf[nxt - 2:nxt]))[0] != crc32(body) & 0xFFFF:
+        return None
+    _, kind, seq, t, value = struct.unpack("<BBIIi", body[:14])
+    detail = body[14:].rstrip(b"\x00").decode()
+    return TAG, (seq, t, kind, value, detail), nxt
+
+
+def kind_name(k):
+    return KINDS[k] if k < len(KINDS) else "kind%d" % k
+
+
+class EventLog:
+    def __init__(self, bdev):
+        self.ring = ring.SectorRing(bdev, MAGIC, "event log", REC_LEN)
+        self.seq = 0
+        status = self.ring.boot(parse, self._see)
+        self._fresh_sector = status != ring.OK
+
+    def _see(self, tag, v, first):
+        if v[0] > self.seq:
+            self.seq = v[0]
+        return True
+
+    def append(self, kind, t, value=0, detail=""):
+        """Log one event; returns its sequence number."""
+        k = KINDS.index(kind)
+        if not -0x80000000 <= value <= 0x7FFFFFFF:
+            value = -0x80000000 if value < 0 else 0x7FFFFFFF
+        rec = encode(k, self.seq + 1, t, value, detail)
+        if self._fresh_sector or not self.ring.append(rec):
+            self.ring.open_next(rec)
+            self._fresh_sector = False
+        self.seq += 1
+        return self.seq
+
+    def last(self, n):
+        """The newest n events, oldest first: (seq, t, kind, value, detail)."""
+        out = []
+        try:
+            for _, sec in self.ring.heads():
+                if len(out) >= n:
+                    break
+                out = [v for _, _, v in self.ring.records(sec, parse)] + out
+        finally:
+            self.ring.release()
+        out.sort()
+        return out[-n:] if n > 0 else []

@@ -1,0 +1,76 @@
+# Settings that survive power cuts: one JSON object in a firmware.ring on its
+# own small partition. Every save writes the whole object as one record, so a
+# cut leaves either the old settings or the new, never a mix. Keys that were
+# never saved read as their defaults.
+
+import json
+import struct
+from binascii import crc32
+
+from firmware import ring
+
+MAGIC = b"PPCF"
+TAG = 0x43            # 'C'
+MAX_BLOB = 1024
+MAX_RECORD = 3 + MAX_BLOB + 4
+
+
+def encode(values):
+    blob = json.dumps(values).encode()
+    if len(blob) > MAX_BLOB:
+        raise ValueError("settings too large (%d bytes, at most %d)" % (len(blob), MAX_BLOB))
+    b = struct.pack("<BH", TAG, len(blob)) + blob
+    return b + struct.pack("<I", crc32(b))
+
+
+def parse(buf, off):
+    if off + 3 > len(buf) or buf[off] != TAG:
+        return None
+    n = struct.unpack("<H", bytes(buf[off + 1:off + 3]))[0]
+    nxt = off + 3 + n + 4
+    if n > MAX_BLOB or nxt > len(buf):
+        return None
+    body = bytes(buf[off:nxt - 4])
+    if struct.unpack("<I", bytes(buf[nxt - 4:nxt]))[0] != crc32(body):
+        return None
+    try:
+        v = json.loads(body[3:])
+    except ValueError:
+        return None
+    return (TAG, v, nxt) if isinstance(v, dict) else None
+
+
+class Settings:
+    def __init__(self, bdev, defaults):
+        self.defaults = defaults
+        self.stored = {}
+        self.ring = ring.SectorRing(bdev, MAGIC, "settings", MAX_RECORD)
+        status = self.ring.boot(parse, self._load)
+        self._fresh_sector = status != ring.OK
+
+    def _load(self, tag, v, first):
+        self.stored = v
+        return True
+
+    def get(self, key):
+        return self.stored.get(key, self.defaults.get(key))
+
+    def items(self):
+        d = dict(self.defaults)
+        d.update(self.stored)
+        return d
+
+    def save(self, changes, replace=False):
+        """Persist changes (key -> value; None removes a key) as one record.
+        With replace, everything not in changes returns to its default."""
+        new = {} if replace else dict(self.stored)
+        for k in changes:
+            if changes[k] is None:
+                new.pop(k, None)
+            else:
+                new[k] = changes[k]
+        rec = encode(new)
+        if self._fresh_sector or not self.ring.append(rec):
+            self.ring.open_next(rec)
+            self._fresh_sector = False
+        self.stored = new

@@ -1,0 +1,116 @@
+"""Settings store and event log on simulated NOR flash, in MicroPython."""
+
+from conftest import mp_json
+
+SETTINGS_CUTS = """
+import json
+from hal.sim.flash import SimFlash, PowerCut
+from hal.sim.rng import Rng
+from firmware.settings import Settings
+rng = Rng(7)
+f = SimFlash(None, 4096, 2, seed=3, cut_erases=True)
+bad, cuts, saves = [], 0, 0
+committed = {}      # what the last save that returned wrote
+attempt = None      # what the save that was cut tried to write
+for round in range(300):
+    f._ops = 0
+    f.cut_after_writes = 1 + rng.below(12)
+    try:
+        s = Settings(f, {"a": 0})
+        got = s.items()
+        want = dict({"a": 0}, **committed)
+        if got != want and (attempt is None or got != dict({"a": 0}, **attempt)):
+            bad.append([round, got, want, attempt])
+        if attempt is not None and got != want:
+            committed = attempt
+        attempt = None
+        while True:
+            new = dict(committed)
+            new["a"] = rng.below(1000)
+            new["wifi_ssid"] = "x" * rng.below(200)   # varied sizes force rotations
+            attempt = new
+            s.save(new, replace=True)
+            committed, attempt = new, None
+            saves += 1
+    except PowerCut:
+        cuts += 1
+print(json.dumps({"bad": bad[:5], "cuts": cuts, "saves": saves, "erases": f.erases}))
+"""
+
+
+def test_settings_survive_power_cuts_whole_or_not_at_all():
+    r = mp_json(SETTINGS_CUTS)
+    assert r["bad"] == []
+    assert r["cuts"] == 300 and r["saves"] > 500
+    assert min(r["erases"]) > 20
+
+
+SETTINGS_BASIC = """
+import json
+from hal.sim.flash import SimFlash
+from firmware.settings import Settings
+f = SimFlash(None, 4096, 2)
+s = Settings(f, {"a": 1, "b": "x"})
+out = {"new": s.items()}
+s.save({"a": 5, "c": [1, 2]})
+s.save({"b": "y"})
+out["boot"] = Settings(f, {"a": 1, "b": "x"}).items()
+s.save({"c": None})
+s.save({"b": "z"}, replace=True)
+out["reset"] = Settings(f, {"a": 1, "b": "x"}).items()
+try:
+    s.save({"big": "x" * 2000})
+    out["big"] = "saved"
+except ValueError as e:
+    out["big"] = str(e)
+out["after_big"] = Settings(f, {"a": 1, "b": "x"}).items()
+print(json.dumps(out))
+"""
+
+
+def test_settings_defaults_updates_and_reset():
+    r = mp_json(SETTINGS_BASIC)
+    assert r["new"] == {"a": 1, "b": "x"}
+    assert r["boot"] == {"a": 5, "b": "y", "c": [1, 2]}
+    assert r["reset"] == {"a": 1, "b": "z"}
+    assert "too large" in r["big"]
+    assert r["after_big"] == {"a": 1, "b": "z"}
+
+
+EVENTS = """
+import json
+from hal.sim.flash import SimFlash, PowerCut
+from firmware.eventlog import EventLog
+f = SimFlash(None, 512, 3, seed=2)
+log = EventLog(f)
+for i in range(100):
+    log.append("topup", 1000 + i, i, "ref-%d-\\u00e9\\x01" % i)
+out = {"seq": log.seq, "last3": log.last(3)}
+boot = EventLog(f)
+out["boot_seq"] = boot.seq
+out["boot_last"] = [e[0] for e in boot.last(40)]
+f.cut_after_writes = f._ops + 1     # tear the next event
+try:
+    boot.append("relay", 5, 0, "open:credit")
+except PowerCut:
+    pass
+f.cut_after_writes = 0
+again = EventLog(f)
+again.append("boot", 6, 42)
+out["after_cut"] = again.last(2)
+print(json.dumps(out))
+"""
+
+
+def test_event_log_ring_keeps_the_newest_and_survives_a_torn_record():
+    r = mp_json(EVENTS)
+    assert r["seq"] == 100
+    # non-ASCII and control characters are stored as '?'
+    assert r["last3"] == [[98, 1097, 2, 97, "ref-97-???"], [99, 1098, 2, 98, "ref-98-???"],
+                          [100, 1099, 2, 99, "ref-99-???"]]
+    assert r["boot_seq"] == 100
+    # 3 sectors of 512 bytes hold at least 2 x 15 records: the newest are kept
+    assert r["boot_last"][-1] == 100 and len(r["boot_last"]) >= 30
+    assert r["boot_last"] == sorted(r["boot_last"])
+    assert r["after_cut"][-1][:4] == [101, 6, 0, 42]
+    assert r["after_cut"][0][0] == 100
