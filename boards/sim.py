@@ -1,5 +1,9 @@
 # The simulated board: what an apartment meter looks like on the unix port.
+# Its flash is one image: the 64 KiB ledger partition first (so an image made
+# before the other partitions existed is still the same meter), then settings
+# and the event log.
 
+from hal.blockrange import BlockRange
 from hal.sim.clock import VirtualClock
 from hal.sim.flash import SimFlash
 from hal.sim.pulses import LoadProfile, SimPulseSource
@@ -7,9 +11,14 @@ from hal.sim.relay import SimRelay
 
 NAME = "sim"
 IMP_PER_KWH = 1600          # energy-IC pulses per kWh (meter constant)
-LEDGER_BLOCK_SIZE = 4096    # ESP32 flash erase sector
+BLOCK_SIZE = 4096           # ESP32 flash erase sector
 LEDGER_BLOCKS = 16          # 64 KiB ledger partition
+SETTINGS_BLOCKS = 2
+LOG_BLOCKS = 4              # ~500 events
+FLASH_BLOCKS = LEDGER_BLOCKS + SETTINGS_BLOCKS + LOG_BLOCKS
+OLD_IMAGE_BYTES = (LEDGER_BLOCKS * BLOCK_SIZE,)   # images that only had a ledger
 LOSS_BOUND_MWH = 1000       # energy a power cut may lose (1 Wh)
+LOW_CREDIT = 1000           # low-credit warning threshold, minor units
 INITIAL_CREDIT = 5000       # credit of a new meter, minor units
 PRICE_PER_KWH = 2000        # flat price of a new meter, minor units per kWh
 
@@ -17,8 +26,11 @@ PRICE_PER_KWH = 2000        # flat price of a new meter, minor units per kWh
 class Hal:
     """The simulated hardware of one meter."""
 
-    def __init__(self, flash, pulses, relay, clock):
-        self.flash = flash
+    def __init__(self, chip, pulses, relay, clock):
+        self.chip = chip
+        self.ledger_flash = BlockRange(chip, 0, LEDGER_BLOCKS)
+        self.settings_flash = BlockRange(chip, LEDGER_BLOCKS, SETTINGS_BLOCKS)
+        self.log_flash = BlockRange(chip, LEDGER_BLOCKS + SETTINGS_BLOCKS, LOG_BLOCKS)
         self.pulses = pulses
         self.relay = relay
         self.clock = clock
@@ -28,9 +40,9 @@ def build_hal(flash_path=None, load=None, seed=0, noise_pct=0, cut_after_writes=
               cut_erases=False, start_ms=0, imp_per_kwh=IMP_PER_KWH):
     clock = VirtualClock(start_ms)
     relay = SimRelay(clock)
-    flash = SimFlash(flash_path, LEDGER_BLOCK_SIZE, LEDGER_BLOCKS, seed,
-                     cut_after_writes, cut_erases)
+    chip = SimFlash(flash_path, BLOCK_SIZE, FLASH_BLOCKS, seed, cut_after_writes,
+                    cut_erases, grow_from=OLD_IMAGE_BYTES)
     profile = load if load is not None else LoadProfile.constant(0)
     pulses = SimPulseSource(profile, imp_per_kwh, clock, relay, seed, noise_pct,
                             start_ms)
-    return Hal(flash, pulses, relay, clock)
+    return Hal(chip, pulses, relay, clock)

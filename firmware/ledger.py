@@ -129,6 +129,24 @@ class Ledger:
             if self.pending:  # a rotation persists everything at once
                 self.pending -= n
 
+    def set_meter_constant(self, imp_per_kwh):
+        """Change the pulses per kWh. The energy register is converted (a
+        fraction of one new pulse may be dropped), money is untouched."""
+        if not isinstance(imp_per_kwh, int) or not 100 <= imp_per_kwh <= 100000:
+            raise Rejected("meter constant must be 100..100000 imp/kWh")
+        self.flush()
+        before = self._tuple()
+        old = self.imp
+        self.pulses = self.pulses * imp_per_kwh // old
+        self.rem = self.rem * imp_per_kwh // old
+        self.imp = imp_per_kwh
+        try:
+            self._rotate()
+        except OSError:
+            self._load(before)
+            raise
+        self.set_loss_bound(self._loss_bound_mwh)
+
     def checkpoint(self):
         """Write the full state now (a clean shutdown, or a price change)."""
         self._rotate()

@@ -91,12 +91,22 @@ def parser():
                         "used is rejected")
     p.add_argument("--cut-after-writes", type=non_negative_int, default=0, metavar="N",
                    help="cut the power during the Nth flash write, then exit 3")
+    p.add_argument("--console", action="store_true",
+                   help="the terminal (or stdin) is the meter's serial console; "
+                        "runs in real time (see --speed) until end of input")
+    p.add_argument("--pin", metavar="PIN",
+                   help="technician PIN to provision on a meter that has none "
+                        "(4-12 digits)")
     p.add_argument("--heap", metavar="SIZE",
                    help="MicroPython heap size, e.g. 64k (default: the port's)")
     return p
 
 
 def config(args):
+    if args.console and (args.hours or args.days or args.json):
+        raise ValueError("--console runs in real time: no --hours/--days/--json")
+    if args.pin is not None and not (4 <= len(args.pin) <= 12 and args.pin.isdigit()):
+        raise ValueError("--pin must be 4 to 12 digits")
     if args.noise > 100:
         raise ValueError("--noise must be 0..100")
     if args.load_profile and not os.path.isfile(args.load_profile):
@@ -119,7 +129,8 @@ def config(args):
         "end_ms": end, "speed": args.speed, "json": args.json,
         "report_ms": int(report * 1000), "seed": args.seed, "noise": args.noise,
         "topups": args.topup, "cut_after_writes": args.cut_after_writes,
-        "live": not args.json and end is None and sys.stdout.isatty(),
+        "console": args.console, "pin": args.pin,
+        "live": not args.json and end is None and sys.stdout.isatty() and not args.console,
     }
 
 

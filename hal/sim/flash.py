@@ -26,7 +26,7 @@ class SimFlash:
     real flash costs the ESP32's heap nothing."""
 
     def __init__(self, path=None, block_size=4096, blocks=16, seed=0,
-                 cut_after_writes=0, cut_erases=False):
+                 cut_after_writes=0, cut_erases=False, grow_from=()):
         self.block_size = block_size
         self.blocks = blocks
         self.size = block_size * blocks
@@ -36,7 +36,7 @@ class SimFlash:
         if path is None:
             self.data = bytearray(b"\xff" * self.size)
         else:
-            self._open_image(path)
+            self._open_image(path, grow_from)
         self.erases = [0] * blocks
         self.writes = 0          # write operations
         self.bytes_written = 0   # bytes programmed
@@ -48,20 +48,26 @@ class SimFlash:
         self._rng = Rng(seed)
         self.cut = False
 
-    def _open_image(self, path):
+    def _open_image(self, path, grow_from):
+        """Open or create the image. An image of a size in grow_from (an older
+        layout, before partitions were added after it) reads as if the rest
+        were erased flash; the file grows only when that part is written."""
         try:
             f = open(path, "r+b")
         except OSError:
             f = open(path, "w+b")
-            for _ in range(self.size // len(_ERASED)):
-                f.write(_ERASED)
         f.seek(0, 2)
         n = f.tell()
-        if n != self.size:
+        if n == 0:  # a new image is erased flash
+            for _ in range(self.size // len(_ERASED)):
+                f.write(_ERASED)
+            n = self.size
+        if n != self.size and n not in grow_from:
             f.close()
             raise ValueError("flash image %s is %d bytes, board expects %d"
                              % (path, n, self.size))
         self._file = f
+        self._file_len = n
 
     def close(self):
         if self._file:
@@ -74,15 +80,34 @@ class SimFlash:
     def _get(self, start, n):
         if self.data is not None:
             return self.data[start:start + n]
-        self._file.seek(start)
-        return bytearray(self._file.read(n))
+        b = bytearray(b"\xff" * n)
+        self._read_into(start, b)
+        return b
+
+    def _read_into(self, start, buf):
+        """Read the image; what lies past the end of the file is erased."""
+        n = 0
+        if start < self._file_len:
+            self._file.seek(start)
+            n = self._file.readinto(buf) or 0
+        for i in range(n, len(buf)):
+            buf[i] = 0xFF
 
     def _put(self, start, b):
         if self.data is not None:
             self.data[start:start + len(b)] = b
-        else:
-            self._file.seek(start)
-            self._file.write(b)
+            return
+        f = self._file
+        if start > self._file_len:
+            f.seek(self._file_len)
+            while self._file_len < start:
+                k = start - self._file_len
+                f.write(_ERASED[:k] if k < len(_ERASED) else _ERASED)
+                self._file_len += k if k < len(_ERASED) else len(_ERASED)
+        f.seek(start)
+        f.write(b)
+        if start + len(b) > self._file_len:
+            self._file_len = start + len(b)
 
     def _count_op(self):
         self._ops += 1
@@ -97,8 +122,7 @@ class SimFlash:
         if self.data is not None:
             buf[:] = self.data[start:start + len(buf)]
         else:
-            self._file.seek(start)
-            self._file.readinto(buf)
+            self._read_into(start, buf)
         self.reads += 1
         self.bytes_read += len(buf)
 

@@ -6,12 +6,17 @@
 # Exit codes: 0 done, 3 power cut injected, 4 ledger fault.
 
 import json
+import select
 import sys
+import termios
 import time
 
 from boards import sim as board
 from firmware.app import MeterApp
+from firmware.commands import Commands
+from firmware.console import Console
 from firmware.ledger import LedgerFault, Rejected
+from firmware.ring import RingFault
 from firmware.meter import mwh
 from hal.sim.flash import PowerCut
 from hal.sim.pulses import LoadProfile, parse_profile_csv
@@ -31,9 +36,13 @@ def json_line(pairs):
 
 
 class Output:
-    def __init__(self, as_json, live):
+    """Status lines and events on stdout; with quiet (console mode, where
+    stdout is the serial console) only a power cut is reported, on stderr."""
+
+    def __init__(self, as_json, live, quiet=False):
         self.json = as_json
         self.live = live
+        self.quiet = quiet
         self._open_line = False
 
     def _line(self, text):
@@ -42,7 +51,11 @@ class Output:
             self._open_line = False
         sys.stdout.write(text + "\n")
 
-    def event(self, ev, t_ms):
+    def event(self, ev, t_ms, always=False):
+        if self.quiet:
+            if always:
+                sys.stderr.write("%s\n" % ev)
+            return
         if self.json:
             keys = sorted(k for k in ev if k != "event")
             self._line(json_line([("t", t_ms / 1000), ("event", ev["event"])]
@@ -52,6 +65,8 @@ class Output:
             self._line("[%s] %s %s" % (hms(t_ms), ev["event"], rest))
 
     def status(self, st, t_ms, extra=None):
+        if self.quiet:
+            return
         if self.json:
             pairs = [("t", t_ms / 1000), ("energy_wh", st["energy_mwh"] / 1000),
                      ("credit", st["credit"]), ("relay", st["relay"]),
@@ -89,13 +104,22 @@ class Sim:
         self.report_ms = cfg.get("report_ms", 900000)
         self.next_report = self.report_ms
         self.app = None
-        self.boot_pulses = 0
+        self.boot_pulses = None
 
     def boot(self):
-        self.app = MeterApp(board, self.hal, self.out.event, self.clock.now_ms(),
+        """Power on (or reboot): the firmware starts again from flash."""
+        now = self.clock.now_ms()
+        self.app = MeterApp(board, self.hal, self.out.event, now,
                             self.cfg.get("credit"), self.cfg.get("price"))
-        self.boot_pulses = self.app.ledger.pulses
-        self.out.status(self.app.status(0), 0)
+        if self.boot_pulses is None:
+            self.boot_pulses = self.app.ledger.pulses
+            self.hal.pulses.pulses = 0
+        pin = self.cfg.get("pin")
+        if pin and not self.app.auth.has_pin():
+            # what provisioning does on a real meter: a PIN only for a meter without one
+            self.app.auth.set_pin(pin)
+            self.app.emit({"event": "config", "detail": "pin"}, now)
+        self.out.status(self.app.status(now), now)
 
     def advance(self, until):
         """Run virtual time forward to `until`, stopping at every pulse,
@@ -126,35 +150,102 @@ class Sim:
         """For the last line: what the meter has really measured, whether
         persisted or not (the energy on flash at boot plus every pulse the IC
         gave since), and what this run cost the flash."""
-        p = self.boot_pulses + self.hal.pulses.pulses
-        f = self.hal.flash
-        return {"true_pulses": p, "true_energy_wh": mwh(p, board.IMP_PER_KWH) / 1000,
+        f = self.hal.chip
+        if self.boot_pulses is None:   # cut before the first boot completed
+            p, wh = None, None
+        else:
+            p = self.boot_pulses + self.hal.pulses.pulses
+            wh = mwh(p, board.IMP_PER_KWH) / 1000
+        return {"true_pulses": p, "true_energy_wh": wh,
                 "flash_writes": f.writes, "flash_bytes_written": f.bytes_written,
                 "flash_max_erases": max(f.erases)}
 
 
+class RealTime:
+    """Virtual time that follows the wall clock, K times faster."""
+
+    def __init__(self, speed):
+        self.speed = speed
+        self.last = time.ticks_ms()
+        self.elapsed = 0
+
+    def now(self):
+        t = time.ticks_ms()
+        self.elapsed += time.ticks_diff(t, self.last)
+        self.last = t
+        return int(self.elapsed * self.speed)
+
+
+def run_status(sim, out):
+    """Real time with a live status line until Ctrl-C."""
+    rt = RealTime(sim.cfg.get("speed", 1))
+    try:
+        while True:
+            sim.advance(rt.now())
+            if not out.json:
+                out.status(sim.app.status(sim.clock.now_ms()), sim.clock.now_ms())
+            time.sleep_ms(100)
+    except KeyboardInterrupt:
+        pass
+
+
+def run_console(sim):
+    """Real time with the terminal as the meter's serial console. On a tty
+    the line is put in raw mode (the console echoes, as the device does over
+    its UART); a pipe is read as it comes. Ends at end of input (Ctrl-D on a
+    terminal) or when a technician leaves for the REPL."""
+    try:
+        saved = termios.tcgetattr(0)
+        termios.setraw(0)
+    except OSError:
+        saved = None
+    rt = RealTime(sim.cfg.get("speed", 1))
+    console = Console(Commands(sim.app), sys.stdout.write, 0, echo=saved is not None)
+    console.start()
+    poll = select.poll()
+    poll.register(sys.stdin, select.POLLIN)
+    stdin = sys.stdin.buffer
+    try:
+        while True:
+            now = rt.now()
+            sim.advance(now)
+            console.tick(now)
+            if not poll.poll(20):
+                continue
+            b = stdin.read(1)
+            if not b or (saved is not None and b == b"\x04"):
+                return
+            console.feed(b, sim.clock.now_ms())
+            if console.action == "repl":
+                return
+            if console.action == "reboot":
+                sim.app.ledger.flush()
+                sim.boot()
+                console = Console(Commands(sim.app), sys.stdout.write,
+                                  sim.clock.now_ms(), echo=saved is not None)
+                console.start()
+    finally:
+        if saved is not None:
+            termios.tcsetattr(0, termios.TCSANOW, saved)
+
+
 def run(cfg):
-    out = Output(cfg.get("json", False), cfg.get("live", False))
-    sim = Sim(cfg, out)
+    console = cfg.get("console", False)
+    out = Output(cfg.get("json", False), cfg.get("live", False), quiet=console)
+    try:
+        sim = Sim(cfg, out)
+    except (OSError, ValueError) as e:
+        sys.stderr.write("flash fault: %s\n" % e)
+        return 4
     try:
         sim.boot()
         end = cfg.get("end_ms")
-        if end is not None:
+        if console:
+            run_console(sim)
+        elif end is not None:
             sim.advance(end)
         else:
-            speed = cfg.get("speed", 1)
-            last, elapsed = time.ticks_ms(), 0
-            try:
-                while True:
-                    now = time.ticks_ms()
-                    elapsed += time.ticks_diff(now, last)
-                    last = now
-                    sim.advance(int(elapsed * speed))
-                    if not out.json:
-                        out.status(sim.app.status(sim.clock.now_ms()), sim.clock.now_ms())
-                    time.sleep_ms(100)
-            except KeyboardInterrupt:
-                pass
+            run_status(sim, out)
         sim.app.ledger.flush()
         t = sim.clock.now_ms()
         out.status(sim.app.status(t), t, sim.final())
@@ -165,13 +256,16 @@ def run(cfg):
         t = sim.clock.now_ms()
         d = {"event": "power_cut", "detail": str(e)}
         d.update(sim.final())
-        out.event(d, t)
+        out.event(d, t, always=True)
         return 3
     except LedgerFault as e:
         sys.stderr.write("ledger fault: %s\n" % e)
         return 4
+    except RingFault as e:
+        sys.stderr.write("flash fault: %s\n" % e)
+        return 4
     finally:
-        sim.hal.flash.close()
+        sim.hal.chip.close()
 
 
 if __name__ == "__main__":

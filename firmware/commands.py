@@ -1,0 +1,313 @@
+# The one command layer. The console, MQTT and tokens all call run(); each
+# command has one authorisation rule and returns a Result: lines of text and
+# either ok or an error message. A command that fails changes nothing.
+
+import os
+
+from firmware.auth import valid_pin
+from firmware.eventlog import kind_name
+from firmware.ledger import Rejected
+from firmware.meter import wh_text
+
+ANYONE, TECHNICIAN, HEADEND = 0, 1, 2
+LEVEL_NAMES = ("anyone", "technician", "head-end")
+MAX_LOG = 100
+CONFIRM_MS = 60000
+
+
+class Result:
+    def __init__(self, lines=(), error=None, action=None):
+        self.lines = list(lines)
+        self.error = error      # None: ok
+        self.action = action    # "reboot" or "repl": for the shell to carry out
+
+    @property
+    def ok(self):
+        return self.error is None
+
+
+def err(msg):
+    return Result(error=msg)
+
+
+class Session:
+    """Who is asking: a console login, or the head-end."""
+
+    def __init__(self, level=ANYONE, now_ms=0):
+        self.level = level
+        self.last_ms = now_ms
+        self.confirm = None     # (code, deadline_ms) of a pending factory reset
+
+
+def _int(text, name, lo, hi):
+    try:
+        v = int(text)
+    except ValueError:
+        raise ValueError("%s must be a whole number" % name)
+    if not lo <= v <= hi:
+        raise ValueError("%s must be %d..%d" % (name, lo, hi))
+    return v
+
+
+def _text(limit):
+    def check(v, name):
+        if len(v) > limit:
+            raise ValueError("%s is at most %d characters" % (name, limit))
+        return v
+    return check
+
+
+# key -> (parse(text, name) -> value, secret); CONFIG_KEYS gives the order
+CONFIG = {
+    "loss_bound_mwh": (lambda v, n: _int(v, n, 1, 1000000), False),
+    "low_credit": (lambda v, n: _int(v, n, 0, 10 ** 12), False),
+    "idle_timeout_s": (lambda v, n: _int(v, n, 30, 86400), False),
+    "wifi_ssid": (_text(32), False),
+    "wifi_pass": (_text(64), True),
+    "mqtt_host": (_text(64), False),
+    "mqtt_port": (lambda v, n: _int(v, n, 1, 65535), False),
+    "mqtt_user": (_text(64), False),
+    "mqtt_pass": (_text(64), True),
+    "mqtt_tls": (lambda v, n: _int(v, n, 0, 1), False),
+}
+CONFIG_KEYS = ("loss_bound_mwh", "low_credit", "idle_timeout_s", "wifi_ssid", "wifi_pass",
+               "mqtt_host", "mqtt_port", "mqtt_user", "mqtt_pass", "mqtt_tls")
+
+
+class Commands:
+    def __init__(self, app):
+        self.app = app
+        # (name, level, handler, usage, summary), in the order help lists them
+        self.specs = (
+            ("help", ANYONE, self.help, "help", "list commands"),
+            ("status", ANYONE, self.status, "status", "meter state as key=value lines"),
+            ("energy", ANYONE, self.energy, "energy", "energy register in Wh"),
+            ("credit", ANYONE, self.credit, "credit", "credit in minor units"),
+            ("relay", ANYONE, self.relay, "relay [open|close|auto]",
+             "relay state; technician: override it or return to auto"),
+            ("tariff", ANYONE, self.tariff, "tariff", "the tariff in force"),
+            ("config", ANYONE, self.config, "config", "settings (secrets masked)"),
+            ("log", ANYONE, self.log, "log [N]", "the last N events (default 10)"),
+            ("alarms", ANYONE, self.alarms, "alarms", "active alarms"),
+            ("login", ANYONE, self.login, "login PIN", "technician login"),
+            ("logout", ANYONE, self.logout, "logout", "end the technician session"),
+            ("topup", TECHNICIAN, self.topup, "topup AMOUNT REF",
+             "add AMOUNT minor units; REF is unique per top-up"),
+            ("set", TECHNICIAN, self.set, "set KEY VALUE",
+             "change a setting (see config; also pin, imp_per_kwh)"),
+            ("clear", TECHNICIAN, self.clear, "clear", "clear alarms"),
+            ("selftest", TECHNICIAN, self.selftest, "selftest", "check flash, ledger, relay"),
+            ("reboot", TECHNICIAN, self.reboot, "reboot", "restart the meter"),
+            ("factory-reset", TECHNICIAN, self.factory_reset, "factory-reset [CODE]",
+                              "settings back to defaults (asks for a code)"),
+            ("repl", TECHNICIAN, self.repl, "repl", "leave to the MicroPython REPL"),
+        )
+        self.table = {spec[0]: spec for spec in self.specs}
+
+    def run(self, session, words, now_ms):
+        """Run one command given as a list of words."""
+        if not words:
+            return Result()
+        name, args = words[0].lower(), words[1:]
+        entry = self.table.get(name)
+        if entry is None:
+            return err("unknown command %r (try help)" % name[:24])
+        need = entry[1]
+        if session.level < need:
+            if not self.app.auth.has_pin():
+                return err("no technician PIN set on this meter (provision one)")
+            return err("technician login required")
+        try:
+            return entry[2](session, args, now_ms)
+        except (ValueError, Rejected) as e:
+            return err(str(e))
+
+    # -- anyone ----------------------------------------------------------------
+
+    def help(self, s, args, now):
+        lines = []
+        for _, level, _, usage, summary in self.specs:
+            tag = " (technician)" if level == TECHNICIAN else ""
+            lines.append("%-24s %s%s" % (usage, summary, tag))
+        return Result(lines)
+
+    def status(self, s, args, now):
+        a, lg = self.app, self.app.ledger
+        st = a.status(now)
+        state = "ok"
+        if lg.credit <= 0:
+            state = "exhausted"
+        elif lg.credit < a.settings.get("low_credit"):
+            state = "low"
+        return Result([
+            "energy_wh=" + wh_text(lg.pulses, lg.imp),
+            "power_w=%d" % st["power_w"],
+            "credit=%d" % lg.credit,
+            "relay=" + st["relay"],
+            "relay_mode=" + a.settings.get("relay_mode"),
+            "state=" + state,
+            "pulses=%d" % lg.pulses,
+            "billed=%d" % lg.billed,
+            "topups=%d" % lg.topups,
+            "price_per_kwh=%d" % lg.price,
+            "imp_per_kwh=%d" % lg.imp,
+            "alarms=" + (",".join(a.alarms) or "none"),
+            "pin=" + ("set" if a.auth.has_pin() else "unset"),
+            "session=" + LEVEL_NAMES[s.level],
+            "uptime_s=%d" % ((now - a.boot_ms) // 1000),
+            "events=%d" % a.log.seq,
+        ])
+
+    def energy(self, s, args, now):
+        lg = self.app.ledger
+        return Result(["energy_wh=" + wh_text(lg.pulses, lg.imp)])
+
+    def credit(self, s, args, now):
+        return Result(["credit=%d" % self.app.ledger.credit])
+
+    def relay(self, s, args, now):
+        a = self.app
+        if args:
+            if s.level < TECHNICIAN:
+                return err("technician login required")
+            if len(args) != 1 or args[0] not in ("open", "close", "auto"):
+                return err("usage: relay [open|close|auto]")
+            a.set_relay_mode("closed" if args[0] == "close" else args[0], now)
+        return Result(["relay=" + ("closed" if a.relay.closed else "open"),
+                       "relay_mode=" + a.settings.get("relay_mode")])
+
+    def tariff(self, s, args, now):
+        return Result(["type=flat", "price_per_kwh=%d" % self.app.ledger.price])
+
+    def config(self, s, args, now):
+        a = self.app
+        lines = ["imp_per_kwh=%d" % a.ledger.imp]
+        for k in CONFIG_KEYS:
+            v = a.settings.get(k)
+            if CONFIG[k][1] and v:
+                v = "***"
+            lines.append("%s=%s" % (k, v))
+        lines.append("relay_mode=" + a.settings.get("relay_mode"))
+        lines.append("pin=" + ("set" if a.auth.has_pin() else "unset"))
+        return Result(lines)
+
+    def log(self, s, args, now):
+        if len(args) > 1:
+            return err("usage: log [N]")
+        n = _int(args[0], "N", 1, MAX_LOG) if args else 10
+        return Result(["seq=%d t=%d kind=%s value=%d detail=%s"
+                       % (e[0], e[1], kind_name(e[2]), e[3], e[4])
+                       for e in self.app.log.last(n)])
+
+    def alarms(self, s, args, now):
+        return Result(["alarms=" + (",".join(self.app.alarms) or "none")])
+
+    def login(self, s, args, now):
+        if len(args) != 1:
+            return err("usage: login PIN")
+        a = self.app
+        why = a.auth.check(args[0], now)
+        if why is not None:
+            s.level = ANYONE   # a failed login ends any session on this line
+            kind = "lockout" if "locked" in why else "login_failed"
+            a.emit({"event": kind, "value": a.auth.failures()}, now)
+            if kind == "lockout":
+                a.alarm("lockout", now)
+            return err(why)
+        s.level = TECHNICIAN
+        a.emit({"event": "login"}, now)
+        return Result(["session=technician"])
+
+    def logout(self, s, args, now):
+        if s.level >= TECHNICIAN:
+            self.app.emit({"event": "logout", "detail": "user"}, now)
+        s.level = ANYONE
+        return Result(["session=anyone"])
+
+    # -- technician --------------------------------------------------------------
+
+    def topup(self, s, args, now):
+        if len(args) != 2:
+            return err("usage: topup AMOUNT REF")
+        amount = _int(args[0], "AMOUNT", 1, 0xFFFFFFFF)
+        credit = self.app.topup(args[1], amount, now)
+        return Result(["credit=%d" % credit])
+
+    def set(self, s, args, now):
+        if len(args) != 2:
+            return err("usage: set KEY VALUE")
+        key, text = args[0].lower(), args[1]
+        a = self.app
+        if key == "pin":
+            if not valid_pin(text):
+                return err("PIN must be 4 to 12 digits")
+            a.auth.set_pin(text)
+            a.emit({"event": "config", "detail": "pin"}, now)
+            return Result(["pin=set"])
+        if key == "imp_per_kwh":
+            a.set_meter_constant(_int(text, key, 100, 100000), now)
+            return Result(["imp_per_kwh=%d" % a.ledger.imp])
+        if key not in CONFIG:
+            return err("unknown setting %r (see config)" % key[:24])
+        value = CONFIG[key][0](text, key)
+        if key == "loss_bound_mwh":
+            a.ledger.set_loss_bound(value)
+        a.settings.save({key: value})
+        a.emit({"event": "config", "detail": key}, now)
+        return Result(["%s=%s" % (key, "***" if CONFIG[key][1] else value)])
+
+    def clear(self, s, args, now):
+        return Result(["cleared=" + self.app.clear_alarms(now)])
+
+    def selftest(self, s, args, now):
+        a = self.app
+        lines, failed = [], []
+
+        def check(name, fn):
+            try:
+                why = fn()
+            except Exception as e:  # a self-test reports, it does not crash
+                why = repr(e)
+            lines.append("%s=%s" % (name, "ok" if why is None else "FAIL " + why))
+            if why is not None:
+                failed.append(name)
+
+        check("ledger", a.verify_ledger)
+        check("settings", a.verify_settings)
+        check("event_log", lambda: None if a.log.last(1) or a.log.seq == 0
+              else "log unreadable")
+        check("relay", lambda: None if a.relay.closed == a.hal.relay.closed
+              else "relay output disagrees with controller")
+        a.emit({"event": "selftest", "value": 0 if failed else 1,
+                "detail": ",".join(failed)}, now)
+        if failed:
+            return Result(lines, error="self-test failed: " + ",".join(failed))
+        return Result(lines)
+
+    def reboot(self, s, args, now):
+        self.app.ledger.flush()
+        self.app.emit({"event": "reboot"}, now)
+        return Result(["rebooting"], action="reboot")
+
+    def factory_reset(self, s, args, now):
+        """Two steps: without a code, a code is issued; the same command with
+        that code within a minute resets. Credit and energy are kept: they
+        are the tenant's, not configuration."""
+        if not args:
+            code = "%04d" % (int.from_bytes(os.urandom(2), "little") % 10000)
+            s.confirm = (code, now + CONFIRM_MS)
+            return Result(["confirm within 60 s with: factory-reset " + code])
+        pending, s.confirm = s.confirm, None
+        if pending is None or now > pending[1] or args[0] != pending[0]:
+            return err("wrong or expired confirmation code; nothing reset")
+        a = self.app
+        a.settings.save({}, replace=True)
+        a.emit({"event": "factory_reset"}, now)
+        s.level = ANYONE
+        a.refresh(now)
+        return Result(["settings reset; PIN removed; credit and energy kept"])
+
+    def repl(self, s, args, now):
+        self.app.ledger.flush()
+        self.app.emit({"event": "repl"}, now)
+        return Result(["leaving to the REPL"], action="repl")
