@@ -222,3 +222,50 @@ def test_console_over_a_pipe_for_scripts(img):
     lines = p.stdout.splitlines()
     assert "credit=5000" in lines and lines.count("ok") == 2
     assert lines[-1] == "error: unknown command 'nope' (try help)"
+
+
+def _bridge(a, b, stop):
+    """A null-modem cable between two pty masters."""
+    import os
+    import select as sel
+    while not stop.is_set():
+        r, _, _ = sel.select([a, b], [], [], 0.1)
+        for src in r:
+            try:
+                data = os.read(src, 4096)
+            except OSError:
+                return
+            os.write(b if src == a else a, data)
+
+
+def test_host_console_tool_over_a_serial_line(img):
+    import os
+    import pty
+    import threading
+    meter = PtyConsole("--flash", img, "--pin", "2468")
+    host_master, host_slave = pty.openpty()
+    port = os.ttyname(host_slave)
+    stop = threading.Event()
+    t = threading.Thread(target=_bridge, args=(meter.master, host_master, stop), daemon=True)
+    t.start()
+    try:
+        tool = [sys.executable, str(ROOT / "tools" / "console.py"), "--port", port]
+        r = subprocess.run(tool + ["--pin", "2468", "status", "topup 300 HOST-1", "credit"],
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert "session=technician" in r.stdout and "credit=5300" in r.stdout
+        assert r.stdout.count("\nok") + r.stdout.startswith("ok") >= 3
+        r = subprocess.run(tool + ["topup 300 HOST-1"], capture_output=True, text=True,
+                           timeout=60)
+        assert r.returncode == 1 and "error: technician login required" in r.stdout
+        r = subprocess.run(tool, input="credit\nbogus\n", capture_output=True, text=True,
+                           timeout=60)
+        assert r.returncode == 0 and "credit=5300\nok" in r.stdout
+        assert "error: unknown command 'bogus'" in r.stdout
+    finally:
+        stop.set()
+        t.join()
+        os.close(host_slave)
+        os.close(host_master)
+        meter.proc.kill()
+        meter.proc.wait()

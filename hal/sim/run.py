@@ -6,6 +6,7 @@
 # Exit codes: 0 done, 3 power cut injected, 4 ledger fault.
 
 import json
+import micropython
 import select
 import sys
 import termios
@@ -199,6 +200,9 @@ def run_console(sim):
         termios.setraw(0)
     except OSError:
         saved = None
+    # As on the device: Ctrl-C is a byte for the console, not a way into the
+    # REPL past the PIN; only the `repl` command leaves the firmware.
+    micropython.kbd_intr(-1)
     rt = RealTime(sim.cfg.get("speed", 1))
     console = Console(Commands(sim.app), sys.stdout.write, 0, echo=saved is not None)
     console.start()
@@ -225,6 +229,7 @@ def run_console(sim):
                                   sim.clock.now_ms(), echo=saved is not None)
                 console.start()
     finally:
+        micropython.kbd_intr(3)
         if saved is not None:
             termios.tcsetattr(0, termios.TCSANOW, saved)
 
