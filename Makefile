@@ -3,7 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.setup-done
-ARGS ?=
+# plain `make sim`: a meter with a 1 kW load whose serial console is this terminal
+ARGS ?= --console --load 1000
 
 .PHONY: setup sim test bench clean
 

@@ -138,7 +138,7 @@ def main():
            "- Heap: the compiled (.mpy) sim runs a day at 30 kWh/day with a top-up under "
            "`micropython -X heapsize=N`, N from 32 to 96 KiB in 2 KiB steps, run from the "
            "build folder with relative paths (absolute module paths cost heap and made "
-           "some sizes fail at import). Tests use 64 KiB.", ""]
+           "some sizes fail at import). Tests use 112 KiB.", ""]
     (ROOT / "docs" / "benchmarks.md").write_text("\n".join(md))
     print("wrote docs/benchmarks.md")
 
