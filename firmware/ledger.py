@@ -1,8 +1,9 @@
 # The credit ledger: a journal on its own flash partition (a firmware.ring).
-# Each sector opens with a STATE checkpoint followed by small delta records
-# (energy, top-up); when a sector is full the next one opens with a fresh
-# checkpoint. A power cut at any byte of any write or erase leaves the last
-# complete state readable. See docs/ledger.md for the format and the reasoning.
+# Each sector opens with a STATE checkpoint followed by small records (energy,
+# top-up, clock); when a sector is full the next one opens with a fresh
+# checkpoint. Rare changes (price, standing charge, month, emergency credit,
+# debt) write a STATE in place. A power cut at any byte of any write or erase
+# leaves the last complete state readable. See docs/ledger.md.
 
 from hashlib import sha256
 
@@ -12,6 +13,7 @@ from firmware.tariff import flat_cost
 
 MAX_REF_BYTES = 64
 MAX_AMOUNT = 0xFFFFFFFF
+CLOCK_SAVE_S = 900    # the billing clock is written at least this often
 
 
 class LedgerFault(Exception):
@@ -37,23 +39,21 @@ class Ledger:
             self.ring = ring.SectorRing(bdev, R.MAGIC, "ledger", R.MAX_RECORD)
         except ring.RingFault as e:
             raise LedgerFault(str(e))
-        # State of a new ledger, replaced by what flash holds if anything.
+        # The registers of a new ledger, replaced by what flash holds if anything.
+        for name in R.NAMES:
+            setattr(self, name, 0)
         self.credit = initial_credit
-        self.pulses = 0
-        self.billed = 0
-        self.topups = 0
-        self.rem = 0
         self.price = price_per_kwh
         self.imp = imp_per_kwh
-        self.topup_count = 0
         self.refs = []
         self.pending = 0        # pulses counted but not yet on flash
-        self.created = False    # True when this boot formatted a blank partition
+        self._saved_time = 0
         try:
             status = self.ring.boot(R.parse, self._replay)
         except ring.RingFault as e:
             raise LedgerFault(str(e))
         self.created = status == ring.NEW
+        self._saved_time = self.time_s
         if status != ring.OK:
             # New, or garbage after the journal / a half-opened newer sector:
             # never write next to garbage, open a fresh sector from the state.
@@ -62,25 +62,33 @@ class Ledger:
 
     # -- state ---------------------------------------------------------------
 
-    def _tuple(self):
-        return (self.credit, self.pulses, self.billed, self.topups, self.rem,
-                self.price, self.imp, self.topup_count, list(self.refs))
+    def _values(self):
+        return [getattr(self, n) for n in R.NAMES]
 
-    def _load(self, s):
-        (self.credit, self.pulses, self.billed, self.topups, self.rem,
-         self.price, self.imp, self.topup_count, self.refs) = s
+    def _snapshot(self):
+        return self._values(), list(self.refs)
+
+    def _restore(self, snap):
+        for n, v in zip(R.NAMES, snap[0]):
+            setattr(self, n, v)
+        self.refs = list(snap[1])
 
     def _apply_energy(self, n):
         debit, self.rem = flat_cost(n, self.price, self.imp, self.rem)
         self.credit -= debit
         self.billed += debit
         self.pulses += n
+        self.month_pulses += n
         return debit
 
-    def _apply_topup(self, amount, digest):
-        self.credit += amount
+    def _apply_topup(self, amount, digest, to_emergency, to_debt):
+        self.credit += amount - to_emergency - to_debt
         self.topups += amount
         self.topup_count += 1
+        self.emergency -= to_emergency
+        self.emergency_repaid += to_emergency
+        self.debt -= to_debt
+        self.debt_recovered += to_debt
         self.refs.append(digest)
         if len(self.refs) > R.MAX_REFS:
             self.refs.pop(0)
@@ -101,26 +109,43 @@ class Ledger:
     def _replay(self, tag, v, first):
         """Apply one record read at boot; a sector must open with a STATE."""
         if tag == R.TAG_STATE:
-            self._load(v)
+            self._restore(v)
         elif first:
             return False
         elif tag == R.TAG_ENERGY:
             self._apply_energy(v)
+        elif tag == R.TAG_CLOCK:
+            self.time_s = v
         else:
-            self._apply_topup(v[0], v[1])
+            self._apply_topup(v[0], v[1], v[2], v[3])
         return True
 
     # -- writing -------------------------------------------------------------
 
     def _rotate(self):
-        self.ring.open_next(R.state(self._tuple()))
+        self.ring.open_next(R.state(self._values(), self.refs))
         self.pending = 0
+        self._saved_time = self.time_s
 
     def _append(self, rec):
         """Persist one record; when the sector is full, a fresh checkpoint in
         the next sector carries everything instead."""
         if not self.ring.append(rec):
             self._rotate()
+
+    def _checkpoint_after(self, change):
+        """Apply change() to the registers and write a STATE; on a flash
+        error the registers are restored and the error raised."""
+        self.flush()
+        snap = self._snapshot()
+        change()
+        try:
+            self._append(R.state(self._values(), self.refs))
+        except OSError:
+            self._restore(snap)
+            raise
+        self.pending = 0
+        self._saved_time = self.time_s
 
     def flush(self):
         while self.pending:
@@ -129,33 +154,15 @@ class Ledger:
             if self.pending:  # a rotation persists everything at once
                 self.pending -= n
 
-    def set_meter_constant(self, imp_per_kwh):
-        """Change the pulses per kWh. The energy register is converted (a
-        fraction of one new pulse may be dropped), money is untouched."""
-        if not isinstance(imp_per_kwh, int) or not 100 <= imp_per_kwh <= 100000:
-            raise Rejected("meter constant must be 100..100000 imp/kWh")
-        self.flush()
-        before = self._tuple()
-        old = self.imp
-        self.pulses = self.pulses * imp_per_kwh // old
-        self.rem = self.rem * imp_per_kwh // old
-        self.imp = imp_per_kwh
-        try:
-            self._rotate()
-        except OSError:
-            self._load(before)
-            raise
-        self.set_loss_bound(self._loss_bound_mwh)
-
     def checkpoint(self):
-        """Write the full state now (a clean shutdown, or a price change)."""
-        self._rotate()
+        """Write the full state now."""
+        self._checkpoint_after(lambda: None)
 
     # -- operations ----------------------------------------------------------
 
     def consume(self, n):
-        """Bill n new pulses; persist when the loss bound or a crossing of
-        zero credit demands it. Returns the debit in minor units."""
+        """Bill n new pulses at the current price; persist when the loss bound
+        or a crossing of zero credit demands it. Returns the debit."""
         if n <= 0:
             return 0
         was_positive = self.credit > 0
@@ -165,21 +172,84 @@ class Ledger:
             self.flush()
         return debit
 
-    def topup(self, ref, amount):
-        """Add credit. Returns the new credit once the record is on flash;
-        raises Rejected for a bad amount or a reference seen before."""
+    def note_time(self, t, synced):
+        """The billing clock reads t. It is written every CLOCK_SAVE_S so that
+        after a power cut it resumes close to where it was."""
+        if t < self.time_s:
+            return
+        self.time_s = t
+        if synced != bool(self.synced):
+            self._checkpoint_after(lambda: setattr(self, "synced", 1 if synced else 0))
+        elif t - self._saved_time >= CLOCK_SAVE_S:
+            self.flush()
+            self._append(R.clock(t))
+            self._saved_time = t
+
+    def set_price(self, price):
+        """The price per kWh for the pulses that follow."""
+        self._checkpoint_after(lambda: setattr(self, "price", price))
+
+    def standing_charge(self, day, amount):
+        """Debit the standing charge of `day` (days since 1970, local)."""
+        def change():
+            self.credit -= amount
+            self.standing_total += amount
+            self.standing_day = day
+        self._checkpoint_after(change)
+
+    def new_month(self, key):
+        def change():
+            self.month_key = key
+            self.month_pulses = 0
+        self._checkpoint_after(change)
+
+    def take_emergency(self, amount):
+        def change():
+            self.credit += amount
+            self.emergency += amount
+            self.emergency_given += amount
+        self._checkpoint_after(change)
+
+    def set_debt(self, debt):
+        if not isinstance(debt, int) or not 0 <= debt <= 10 ** 12:
+            raise Rejected("debt must be 0..10^12 minor units")
+        self._checkpoint_after(lambda: setattr(self, "debt", debt))
+
+    def topup(self, ref, amount, debt_share_pct=0, debt_cap=0):
+        """Add credit. Outstanding emergency credit is repaid first, then
+        debt_share_pct of the rest (at most debt_cap) goes to debt. Returns
+        the new credit once the record is on flash; raises Rejected for a bad
+        amount or a reference seen before."""
         if not isinstance(amount, int) or not 0 < amount <= MAX_AMOUNT:
             raise Rejected("amount must be a whole number of minor units, 1..%d"
                            % MAX_AMOUNT)
         d = ref_digest(ref)
         if d in self.refs:
             raise Rejected("duplicate top-up reference %r" % (ref,))
+        to_em = min(amount, self.emergency) if self.emergency > 0 else 0
+        to_debt = min(self.debt, (amount - to_em) * debt_share_pct // 100, debt_cap) \
+            if self.debt > 0 else 0
         self.flush()
-        before = self._tuple()
-        self._apply_topup(amount, d)
+        snap = self._snapshot()
+        self._apply_topup(amount, d, to_em, to_debt)
         try:
-            self._append(R.topup(amount, d))
+            self._append(R.topup(amount, d, to_em, to_debt))
         except OSError:
-            self._load(before)
+            self._restore(snap)
             raise
         return self.credit
+
+    def set_meter_constant(self, imp_per_kwh):
+        """Change the pulses per kWh. The energy registers are converted (a
+        fraction of one new pulse may be dropped), money is untouched."""
+        if not isinstance(imp_per_kwh, int) or not 100 <= imp_per_kwh <= 100000:
+            raise Rejected("meter constant must be 100..100000 imp/kWh")
+        old = self.imp
+
+        def change():
+            self.pulses = self.pulses * imp_per_kwh // old
+            self.month_pulses = self.month_pulses * imp_per_kwh // old
+            self.rem = self.rem * imp_per_kwh // old
+            self.imp = imp_per_kwh
+        self._checkpoint_after(change)
+        self.set_loss_bound(self._loss_bound_mwh)

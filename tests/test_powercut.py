@@ -31,11 +31,9 @@ def test_a_broken_ledger_fails_the_fuzz(tmp_path):
     broken = src.replace("if seq != self.seq or not self.erased_from(i, end):",
                          "if False:")
     assert broken != src
-    pkg = tmp_path / "firmware"
-    pkg.mkdir()
-    for name in ("__init__.py", "records.py", "tariff.py", "ledger.py"):
-        (pkg / name).write_text(open("firmware/" + name).read())
-    (pkg / "ring.py").write_text(broken)
+    import shutil
+    shutil.copytree("firmware", tmp_path / "firmware")
+    (tmp_path / "firmware" / "ring.py").write_text(broken)
     import mp
     r = mp_json(FUZZ, 1, 300, 2, 512, 40,
                 env={"MICROPYPATH": ".frozen:%s:%s" % (tmp_path, mp.ROOT)})
