@@ -24,6 +24,14 @@ def test_power_cut_fuzz(seed, blocks, bs, span):
     assert min(r["erases"]) >= 2, r["erases"]
 
 
+@pytest.mark.parametrize("seed,blocks,bs,span", [(5, 2, 1024, 60), (6, 16, 4096, 1500)])
+def test_power_cut_fuzz_with_prices_standing_charge_emergency_and_debt(seed, blocks, bs, span):
+    r = mp_json(FUZZ, seed, 300, blocks, bs, span, "rich", timeout=600)
+    assert r["violations"] == []
+    assert r["cuts"] == 300 and r["worst_loss_pulses"] <= 1
+    assert r["topups"] > 20 and min(r["erases"]) >= 2
+
+
 def test_a_broken_ledger_fails_the_fuzz(tmp_path):
     """The fuzz must be able to fail: a ledger that skips the torn-tail
     rotation writes next to garbage and loses state."""

@@ -13,6 +13,8 @@ from hal.sim.flash import PowerCut, SimFlash
 from hal.sim.rng import Rng
 
 seed, cuts, blocks, bs, span = [int(a) for a in sys.argv[1:6]]
+# rich: also price changes, standing charges, emergency credit, debt, clock
+RICH = len(sys.argv) > 6 and sys.argv[6] == "rich"
 IMP, PRICE, C0 = 1600, 1999, 10 ** 7
 rng = Rng(seed)
 f = SimFlash(None, bs, blocks, seed=seed, cut_erases=True)
@@ -30,9 +32,15 @@ def check(lg):
     global true_pulses
     where = "cut %d: " % st["cuts"]
     extra = inflight[1] if inflight else 0
-    if lg.credit + lg.billed != C0 + lg.topups:
-        bad.append(where + "credit + billed != initial + top-ups")
-    if lg.billed != lg.pulses * PRICE // IMP or lg.rem != lg.pulses * PRICE % IMP:
+    money_in = C0 + lg.topups + lg.emergency_given
+    money_out = (lg.credit + lg.billed + lg.standing_total + lg.debt_recovered
+                 + lg.emergency_repaid)
+    if money_in != money_out:
+        bad.append(where + "money not conserved: in %d, out %d" % (money_in, money_out))
+    if lg.emergency != lg.emergency_given - lg.emergency_repaid or lg.emergency < 0:
+        bad.append(where + "emergency credit books do not balance")
+    if not RICH and (lg.billed != lg.pulses * PRICE // IMP
+                     or lg.rem != lg.pulses * PRICE % IMP):
         bad.append(where + "billing not exact for %d pulses" % lg.pulses)
     if not acked_sum <= lg.topups <= acked_sum + extra:
         bad.append(where + "top-ups %d, acknowledged %d (+%d in flight)"
@@ -66,7 +74,7 @@ def session():
             st["inflight_landed"] += 1
         else:
             st["inflight_retried"] += 1
-            lg.topup(ref, amount)   # the head-end sends it again
+            lg.topup(ref, amount, 30 if RICH else 0, 700)   # the head-end sends it again
         ack(inflight)
         inflight = None
     while True:
@@ -75,10 +83,25 @@ def session():
             for _ in range(1 + rng.below(3)):   # pulses arrive one by one
                 true_pulses += 1      # the energy flowed whatever flash does
                 lg.consume(1)
+        elif RICH and op < 93:
+            k = rng.below(5)
+            if k == 0:
+                lg.set_price(1 + rng.below(5000))
+            elif k == 1:
+                lg.standing_charge(lg.standing_day + 1, rng.below(300))
+            elif k == 2:
+                lg.take_emergency(1 + rng.below(2000))
+            elif k == 3:
+                lg.set_debt(rng.below(10000))
+            else:
+                lg.note_time(lg.time_s + rng.below(2000), True)
         elif op < 97:
             serial += 1
             inflight = ("TX-%d-%d" % (seed, serial), 1 + rng.below(5000))
-            lg.topup(*inflight)
+            if RICH:
+                lg.topup(inflight[0], inflight[1], 30, 700)
+            else:
+                lg.topup(*inflight)
             ack(inflight)
             inflight = None
         elif acked:
