@@ -7,7 +7,7 @@ from hal.blockrange import BlockRange
 from hal.sim.clock import VirtualClock
 from hal.sim.flash import SimFlash
 from hal.sim.pulses import LoadProfile, SimPulseSource
-from hal.sim.relay import SimRelay
+from hal.sim.relay import SimIndicator, SimRelay
 
 NAME = "sim"
 IMP_PER_KWH = 1600          # energy-IC pulses per kWh (meter constant)
@@ -21,12 +21,13 @@ LOSS_BOUND_MWH = 1000       # energy a power cut may lose (1 Wh)
 LOW_CREDIT = 1000           # low-credit warning threshold, minor units
 INITIAL_CREDIT = 5000       # credit of a new meter, minor units
 PRICE_PER_KWH = 2000        # flat price of a new meter, minor units per kWh
+RELAY_KIND = "latching"     # bistable: a coil pulse per switch ("monostable": a level)
 
 
 class Hal:
     """The simulated hardware of one meter."""
 
-    def __init__(self, chip, pulses, relay, clock):
+    def __init__(self, chip, pulses, relay, clock, indicator):
         self.chip = chip
         self.ledger_flash = BlockRange(chip, 0, LEDGER_BLOCKS)
         self.settings_flash = BlockRange(chip, LEDGER_BLOCKS, SETTINGS_BLOCKS)
@@ -34,6 +35,7 @@ class Hal:
         self.pulses = pulses
         self.relay = relay
         self.clock = clock
+        self.indicator = indicator
 
 
 def build_hal(flash_path=None, load=None, seed=0, noise_pct=0, cut_after_writes=0,
@@ -45,4 +47,4 @@ def build_hal(flash_path=None, load=None, seed=0, noise_pct=0, cut_after_writes=
     profile = load if load is not None else LoadProfile.constant(0)
     pulses = SimPulseSource(profile, imp_per_kwh, clock, relay, seed, noise_pct,
                             start_ms)
-    return Hal(chip, pulses, relay, clock)
+    return Hal(chip, pulses, relay, clock, SimIndicator(clock))

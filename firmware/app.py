@@ -1,49 +1,77 @@
 # Wiring: one meter built from a board description and its HAL.
 # The shell (a device main loop or the simulator) calls step(now_ms) whenever
-# pulses may have arrived; nothing here reads a clock or a pin by itself.
+# pulses may have arrived and at the latest by next_wake(); nothing here reads
+# a clock or a pin by itself.
 
+from firmware import policy, tariff
 from firmware.auth import Auth
+from firmware.billclock import BillingClock
+from firmware.calendar import DAY, month_key
 from firmware.eventlog import EventLog
 from firmware.ledger import Ledger, Rejected
 from firmware.meter import Meter, mwh
-from firmware.policy import supply_allowed
 from firmware.relay import RelayController
 from firmware.settings import Settings
 
 RELAY_MODES = ("auto", "open", "closed")
+# Settings that a factory reset keeps: billing, not configuration.
+KEEP_ON_RESET = ("tariffs", "relay_state")
+MAX_GAP_DAYS = 3660
 
 
 def default_settings(board):
     return {"loss_bound_mwh": board.LOSS_BOUND_MWH, "low_credit": board.LOW_CREDIT,
-            "idle_timeout_s": 300, "relay_mode": "auto", "alarms": [],
+            "low_clear": board.LOW_CREDIT * 3 // 2, "idle_timeout_s": 300,
+            "relay_mode": "auto", "alarms": [], "tariffs": [], "tz_offset_min": 0,
+            "reconnect": "button", "relay_min_interval_s": 10, "relay_pulse_ms": 100,
+            "max_power_w": 0, "max_power_window_s": 10, "trip_holdoff_s": 60,
+            "emergency_credit": 0, "emergency_threshold": board.LOW_CREDIT,
+            "debt_share_pct": 0, "debt_cap": 10 ** 9, "clock_tolerance_s": 300,
+            "friendly_nights": "", "friendly_weekends": 0, "holidays": "",
             "wifi_ssid": "", "wifi_pass": "", "mqtt_host": "", "mqtt_port": 1883,
             "mqtt_user": "", "mqtt_pass": "", "mqtt_tls": 0}
 
 
 class MeterApp:
-    def __init__(self, board, hal, sink, now_ms=0, new_credit=None, new_price=None):
+    def __init__(self, board, hal, sink, now_ms=0, new_credit=None, new_price=None,
+                 wall_s=None):
         """hal: .ledger_flash, .settings_flash, .log_flash (block devices),
-        .pulses (.count()), .relay (.set(closed)). sink(event, now_ms) gets
-        every event after it is logged."""
+        .pulses (.count()), .relay (.set(closed) / .pulse(closed, ms)),
+        .indicator (.show(state)). sink(event, now_ms) gets every event after
+        it is logged. wall_s: the true time now if a time source has it."""
         self.board = board
         self.hal = hal
         self.sink = sink
         self.boot_ms = now_ms
         self.settings = Settings(hal.settings_flash, default_settings(board))
         self.log = EventLog(hal.log_flash)
+        price = board.PRICE_PER_KWH if new_price is None else new_price
         self.ledger = Ledger(
-            hal.ledger_flash, imp_per_kwh=board.IMP_PER_KWH,
-            price_per_kwh=board.PRICE_PER_KWH if new_price is None else new_price,
+            hal.ledger_flash, imp_per_kwh=board.IMP_PER_KWH, price_per_kwh=price,
             initial_credit=board.INITIAL_CREDIT if new_credit is None else new_credit,
             loss_bound_mwh=self.settings.get("loss_bound_mwh"))
+        if not self.settings.get("tariffs"):
+            self.settings.save({"tariffs": [{"version": 1, "activate": 0, "kind": "flat",
+                                             "price": self.ledger.price,
+                                             "standing_per_day": 0}]})
         self.auth = Auth(self.settings, now_ms)
         self.meter = Meter(self.ledger.imp)
         self.meter.update(hal.pulses.count(), now_ms)
-        self.relay = RelayController(hal.relay, self.emit)
-        self.emit({"event": "boot", "new": self.ledger.created,
-                   "credit": self.ledger.credit, "pulses": self.ledger.pulses}, now_ms)
-        # The relay state at boot comes from the ledger and the persisted
-        # override, never from a default.
+        lg = self.ledger
+        self.clock = BillingClock(lg.time_s, now_ms, False)
+        self.credit_state = None
+        s = self.settings
+        self.relay = RelayController(hal.relay, self.emit, board.RELAY_KIND,
+                                     s.get("relay_pulse_ms"),
+                                     s.get("relay_min_interval_s") * 1000)
+        self.relay.restore(s.get("relay_state"))
+        self.emit({"event": "boot", "new": lg.created, "credit": lg.credit,
+                   "pulses": lg.pulses}, now_ms)
+        if wall_s is not None:
+            self.sync_clock(wall_s, now_ms)
+        # The relay state at boot comes from the ledger, the policy and the
+        # persisted relay state, never from a default.
+        self._calendar(now_ms)
         self._decide("boot", now_ms)
 
     # -- events --------------------------------------------------------------
@@ -58,7 +86,7 @@ class MeterApp:
         else:
             value, detail = ev.get("value", ev.get("credit", 0)), ev.get("detail", "")
         try:
-            self.log.append(k, now_ms // 1000, value, detail)
+            self.log.append(k, self.clock.now(now_ms), value, detail)
         except OSError as e:
             self.alarm("flash", now_ms, str(e))
         self.sink(ev, now_ms)
@@ -83,33 +111,118 @@ class MeterApp:
         self.emit({"event": "alarms_cleared", "detail": cleared}, now_ms)
         return cleared
 
+    # -- time and tariffs ------------------------------------------------------
+
+    def local(self, wall_s):
+        return wall_s + self.settings.get("tz_offset_min") * 60
+
+    def tariffs(self):
+        return self.settings.get("tariffs")
+
+    def tariff_now(self, wall_s):
+        return tariff.in_force(self.tariffs(), wall_s) or self.tariffs()[0]
+
+    def sync_clock(self, wall_s, now_ms):
+        """A time source says it is wall_s. Forward: taken, the gap is billed
+        by standing charge only. Back by more than the tolerance: logged, not
+        followed, nothing billed twice."""
+        delta = self.clock.sync(wall_s, now_ms)
+        tol = self.settings.get("clock_tolerance_s")
+        if delta < -tol:
+            self.emit({"event": "clock_back", "value": delta}, now_ms)
+        elif delta > tol:
+            self.emit({"event": "clock", "value": delta}, now_ms)
+        self.ledger.note_time(self.clock.now(now_ms), True)
+        self._calendar(now_ms)
+        self._decide("clock", now_ms)
+        return delta
+
+    def _calendar(self, now_ms):
+        """Day and month boundaries of the billing clock: standing charges and
+        the block tariff's monthly reset."""
+        lg = self.ledger
+        t = self.clock.now(now_ms)
+        day = self.local(t) // DAY
+        if lg.standing_day == 0:
+            lg.standing_charge(day, 0)    # a new meter starts charging tomorrow
+        elif lg.standing_day < day:
+            first = lg.standing_day + 1
+            if day - first > MAX_GAP_DAYS:
+                first = day - MAX_GAP_DAYS
+            amount = 0
+            for d in range(first, day + 1):
+                amount += self.tariff_now((d * DAY) - self.settings.get("tz_offset_min") * 60
+                                          )["standing_per_day"]
+            lg.standing_charge(day, amount)
+            if amount:
+                self.emit({"event": "standing_charge", "value": amount,
+                           "detail": "%d days" % (day - first + 1)}, now_ms)
+        mk = month_key(day)
+        if lg.month_key != mk:
+            lg.new_month(mk)
+
+    def next_wake(self, now_ms):
+        """The latest time the shell must call step() again: the next whole
+        minute of the billing clock (tariff switches, friendly periods and
+        midnight all fall on minutes), or a deferred relay switch."""
+        t = self.clock.now(now_ms)
+        wake = now_ms + (60 - t % 60) * 1000
+        r = self.relay.next_wake()
+        return r if r is not None and r < wake else wake
+
     # -- metering ------------------------------------------------------------
 
+    def _friendly(self, wall_s):
+        s = self.settings
+        return policy.in_friendly(policy.parse_period(s.get("friendly_nights")),
+                                  s.get("friendly_weekends"),
+                                  policy.parse_holidays(s.get("holidays")), self.local(wall_s))
+
     def _decide(self, reason, now_ms):
-        mode = self.settings.get("relay_mode")
-        if mode == "auto":
-            closed = supply_allowed(self.ledger.credit)
-        else:
-            closed, reason = mode == "closed", "manual"
-        if self.relay.apply(closed, reason, now_ms):
+        s, lg = self.settings, self.ledger
+        t = self.clock.now(now_ms)
+        state = policy.credit_state(lg.credit, lg.emergency, s.get("low_credit"),
+                                    s.get("low_clear"), self.credit_state, self._friendly(t))
+        if state != self.credit_state:
+            if self.credit_state is not None or state != "ok":
+                self.emit({"event": "low_credit" if state == "low" else "credit_state",
+                           "credit": lg.credit, "detail": state}, now_ms)
+            self.credit_state = state
+            self.hal.indicator.show(state)
+        before = self.relay.state, self.relay.closed
+        self.relay.decide(policy.supply_allowed(state), s.get("relay_mode"),
+                          s.get("reconnect"), reason, now_ms)
+        if (self.relay.state, self.relay.closed) != before:
             self.meter.forget_power()
+            if self.relay.state != s.get("relay_state"):
+                s.save({"relay_state": self.relay.state})
 
     def step(self, now_ms):
+        lg = self.ledger
+        t = self.clock.now(now_ms)
+        self._calendar(now_ms)
         n = self.meter.update(self.hal.pulses.count(), now_ms)
         if n:
-            before = self.ledger.credit
-            self.ledger.consume(n)
-            low = self.settings.get("low_credit")
-            if before >= low > self.ledger.credit:
-                self.emit({"event": "low_credit", "credit": self.ledger.credit}, now_ms)
-            self._decide("credit", now_ms)
+            tf = self.tariff_now(t)
+            local = self.local(t)
+            for _ in range(n):
+                p = tariff.price(tf, local, lg.month_pulses, lg.imp)
+                if p != lg.price:
+                    lg.set_price(p)
+                lg.consume(1)
+        lg.note_time(t, self.clock.synced)
+        s = self.settings
+        self.relay.check_power(self.meter.power_w(now_ms), s.get("max_power_w"),
+                               s.get("max_power_window_s") * 1000, now_ms)
+        self._decide("credit", now_ms)
         return n
 
     # -- operations used by the command layer -----------------------------------
 
     def topup(self, ref, amount, now_ms):
+        s = self.settings
         try:
-            credit = self.ledger.topup(ref, amount)
+            credit = self.ledger.topup(ref, amount, s.get("debt_share_pct"), s.get("debt_cap"))
         except Rejected as e:
             self.emit({"event": "topup_rejected", "ref": ref, "amount": amount,
                        "reason": str(e)}, now_ms)
@@ -118,6 +231,55 @@ class MeterApp:
                    "credit": credit}, now_ms)
         self._decide("topup", now_ms)
         return credit
+
+    def take_emergency(self, now_ms):
+        """Emergency credit: once, when enabled and credit is below the
+        threshold; it becomes debt repaid first from the next top-up."""
+        s, lg = self.settings, self.ledger
+        amount = s.get("emergency_credit")
+        if not amount:
+            raise ValueError("emergency credit is not enabled on this meter")
+        if lg.emergency > 0:
+            raise ValueError("emergency credit already taken; top up first")
+        if lg.credit >= s.get("emergency_threshold"):
+            raise ValueError("emergency credit is only for credit below %d"
+                             % s.get("emergency_threshold"))
+        lg.take_emergency(amount)
+        self.emit({"event": "emergency", "value": amount}, now_ms)
+        self._decide("emergency", now_ms)
+        return lg.credit
+
+    def button(self, now_ms):
+        """The customer's button: reconnects a READY relay; resets a trip
+        after its hold-off; otherwise asks for emergency credit."""
+        r = self.relay
+        if r.state == "ready":
+            r.button(now_ms)
+            self.emit({"event": "button", "detail": "reconnect"}, now_ms)
+        elif r.state == "tripped":
+            held = now_ms - (r.tripped_at or 0) >= self.settings.get("trip_holdoff_s") * 1000
+            if not held:
+                self.emit({"event": "button", "detail": "trip hold-off"}, now_ms)
+                return "hold-off"
+            self.reset_trip(now_ms, "button")
+        else:
+            try:
+                self.take_emergency(now_ms)
+            except ValueError:
+                self.emit({"event": "button", "detail": "nothing to do"}, now_ms)
+                return None
+        self._decide("button", now_ms)
+        return r.state
+
+    def reset_trip(self, now_ms, by="technician"):
+        s = self.settings
+        state = policy.credit_state(self.ledger.credit, self.ledger.emergency,
+                                    s.get("low_credit"), s.get("low_clear"),
+                                    self.credit_state, self._friendly(self.clock.now(now_ms)))
+        if not self.relay.reset_trip(now_ms, policy.supply_allowed(state), s.get("reconnect")):
+            raise ValueError("the relay is not tripped")
+        self.emit({"event": "trip_reset", "detail": by}, now_ms)
+        self._decide("reset", now_ms)
 
     def set_relay_mode(self, mode, now_ms):
         if mode not in RELAY_MODES:
@@ -132,10 +294,37 @@ class MeterApp:
         self.meter.update(self.hal.pulses.count(), now_ms)
         self.emit({"event": "meter_constant", "value": imp}, now_ms)
 
+    def add_tariff(self, t, now_ms):
+        """Install a tariff (checked); it takes over at its activation time.
+        Its version must be above every version the meter has."""
+        t = tariff.validate(t)
+        have = self.tariffs()
+        if have and t["version"] <= max(x["version"] for x in have):
+            raise ValueError("tariff version must be above %d"
+                             % max(x["version"] for x in have))
+        wall = self.clock.now(now_ms)
+        keep = [x for x in have + [t] if x["activate"] > wall]
+        cur = tariff.in_force(have + [t], wall)
+        if cur is not None:
+            keep.insert(0, cur)
+        self.settings.save({"tariffs": keep})
+        self.emit({"event": "tariff", "value": t["version"], "detail": t["kind"]}, now_ms)
+        self.step(now_ms)
+        return t
+
+    def factory_reset(self, now_ms):
+        keep = {k: self.settings.get(k) for k in KEEP_ON_RESET}
+        self.settings.save(keep, replace=True)
+        self.emit({"event": "factory_reset"}, now_ms)
+        self.refresh(now_ms)
+
     def refresh(self, now_ms):
         """Apply settings again after they changed wholesale (factory reset)."""
-        self.ledger.set_loss_bound(self.settings.get("loss_bound_mwh"))
-        self.auth = Auth(self.settings, now_ms)
+        s = self.settings
+        self.ledger.set_loss_bound(s.get("loss_bound_mwh"))
+        self.relay.min_interval_ms = s.get("relay_min_interval_s") * 1000
+        self.relay.pulse_ms = s.get("relay_pulse_ms")
+        self.auth = Auth(s, now_ms)
         self._decide("auto", now_ms)
 
     def verify_ledger(self):
@@ -143,11 +332,10 @@ class MeterApp:
         self.ledger.flush()
         lg = self.ledger
         on_flash = Ledger(self.hal.ledger_flash)
-        for k in ("credit", "pulses", "billed", "topups", "rem", "price", "imp"):
+        for k in ("credit", "pulses", "billed", "topups", "rem", "price", "imp", "debt"):
             if getattr(on_flash, k) != getattr(lg, k):
                 return "%s differs between flash and RAM" % k
-        # that boot may have opened a fresh sector: follow it
-        lg.ring = on_flash.ring
+        lg.ring = on_flash.ring    # that boot may have opened a fresh sector
         return None
 
     def verify_settings(self):
@@ -161,4 +349,5 @@ class MeterApp:
         return {"energy_mwh": mwh(lg.pulses, lg.imp), "credit": lg.credit,
                 "relay": "closed" if closed else "open",
                 "power_w": self.meter.power_w(now_ms) if closed else 0,
-                "pulses": lg.pulses}
+                "pulses": lg.pulses, "price": lg.price, "state": self.credit_state,
+                "relay_state": self.relay.state, "wall": self.clock.now(now_ms)}

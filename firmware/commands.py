@@ -4,6 +4,7 @@
 
 import os
 
+from firmware import policy
 from firmware.auth import valid_pin
 from firmware.eventlog import kind_name
 from firmware.ledger import Rejected
@@ -57,21 +58,64 @@ def _text(limit):
     return check
 
 
-# key -> (parse(text, name) -> value, secret); CONFIG_KEYS gives the order
-CONFIG = {
-    "loss_bound_mwh": (lambda v, n: _int(v, n, 1, 1000000), False),
-    "low_credit": (lambda v, n: _int(v, n, 0, 10 ** 12), False),
-    "idle_timeout_s": (lambda v, n: _int(v, n, 30, 86400), False),
-    "wifi_ssid": (_text(32), False),
-    "wifi_pass": (_text(64), True),
-    "mqtt_host": (_text(64), False),
-    "mqtt_port": (lambda v, n: _int(v, n, 1, 65535), False),
-    "mqtt_user": (_text(64), False),
-    "mqtt_pass": (_text(64), True),
-    "mqtt_tls": (lambda v, n: _int(v, n, 0, 1), False),
-}
-CONFIG_KEYS = ("loss_bound_mwh", "low_credit", "idle_timeout_s", "wifi_ssid", "wifi_pass",
-               "mqtt_host", "mqtt_port", "mqtt_user", "mqtt_pass", "mqtt_tls")
+def _num(lo, hi):
+    return lambda v, n: _int(v, n, lo, hi)
+
+
+def _choice(*options):
+    def check(v, name):
+        if v not in options:
+            raise ValueError("%s must be %s" % (name, " or ".join(options)))
+        return v
+    return check
+
+
+def _checked(parse_fn, limit):
+    def check(v, name):
+        parse_fn(v)          # raises ValueError with the reason
+        return _text(limit)(v, name)
+    return check
+
+
+# (key, parse(text, name) -> value, secret), in the order `config` lists them
+CONFIG = (
+    ("loss_bound_mwh", _num(1, 1000000), False),
+    ("low_credit", _num(0, 10 ** 12), False),
+    ("low_clear", _num(0, 10 ** 12), False),
+    ("emergency_credit", _num(0, 10 ** 7), False),
+    ("emergency_threshold", _num(0, 10 ** 12), False),
+    ("debt_share_pct", _num(0, 100), False),
+    ("debt_cap", _num(0, 10 ** 12), False),
+    ("friendly_nights", _checked(policy.parse_period, 11), False),
+    ("friendly_weekends", _num(0, 1), False),
+    ("holidays", _checked(policy.parse_holidays, 400), False),
+    ("reconnect", _choice("button", "auto"), False),
+    ("relay_min_interval_s", _num(0, 3600), False),
+    ("relay_pulse_ms", _num(10, 2000), False),
+    ("max_power_w", _num(0, 100000), False),
+    ("max_power_window_s", _num(1, 3600), False),
+    ("trip_holdoff_s", _num(0, 86400), False),
+    ("tz_offset_min", _num(-720, 840), False),
+    ("clock_tolerance_s", _num(0, 86400), False),
+    ("idle_timeout_s", _num(30, 86400), False),
+    ("wifi_ssid", _text(32), False),
+    ("wifi_pass", _text(64), True),
+    ("mqtt_host", _text(64), False),
+    ("mqtt_port", _num(1, 65535), False),
+    ("mqtt_user", _text(64), False),
+    ("mqtt_pass", _text(64), True),
+    ("mqtt_tls", _num(0, 1), False),
+)
+CONFIG_KEYS = tuple(c[0] for c in CONFIG)
+SECRET = tuple(c[0] for c in CONFIG if c[2])
+
+
+def parse_setting(key, text):
+    """The value of setting `key` given as text, or ValueError."""
+    for k, parse_fn, _ in CONFIG:
+        if k == key:
+            return parse_fn(text, key)
+    raise ValueError("unknown setting %r (see config)" % key[:24])
 
 
 class Commands:
@@ -174,6 +218,7 @@ class Commands:
                 return err("usage: relay [open|close|auto]")
             a.set_relay_mode("closed" if args[0] == "close" else args[0], now)
         return Result(["relay=" + ("closed" if a.relay.closed else "open"),
+                       "relay_state=%s" % a.relay.state,
                        "relay_mode=" + a.settings.get("relay_mode")])
 
     def tariff(self, s, args, now):
@@ -184,7 +229,7 @@ class Commands:
         lines = ["imp_per_kwh=%d" % a.ledger.imp]
         for k in CONFIG_KEYS:
             v = a.settings.get(k)
-            if CONFIG[k][1] and v:
+            if k in SECRET and v:
                 v = "***"
             lines.append("%s=%s" % (k, v))
         lines.append("relay_mode=" + a.settings.get("relay_mode"))
@@ -247,14 +292,15 @@ class Commands:
         if key == "imp_per_kwh":
             a.set_meter_constant(_int(text, key, 100, 100000), now)
             return Result(["imp_per_kwh=%d" % a.ledger.imp])
-        if key not in CONFIG:
-            return err("unknown setting %r (see config)" % key[:24])
-        value = CONFIG[key][0](text, key)
-        if key == "loss_bound_mwh":
-            a.ledger.set_loss_bound(value)
+        if key == "debt":
+            a.ledger.set_debt(_int(text, key, 0, 10 ** 12))
+            a.emit({"event": "config", "detail": "debt", "value": a.ledger.debt}, now)
+            return Result(["debt=%d" % a.ledger.debt])
+        value = parse_setting(key, text)
         a.settings.save({key: value})
         a.emit({"event": "config", "detail": key}, now)
-        return Result(["%s=%s" % (key, "***" if CONFIG[key][1] else value)])
+        a.refresh(now)
+        return Result(["%s=%s" % (key, "***" if key in SECRET else value)])
 
     def clear(self, s, args, now):
         return Result(["cleared=" + self.app.clear_alarms(now)])
@@ -300,11 +346,8 @@ class Commands:
         pending, s.confirm = s.confirm, None
         if pending is None or now > pending[1] or args[0] != pending[0]:
             return err("wrong or expired confirmation code; nothing reset")
-        a = self.app
-        a.settings.save({}, replace=True)
-        a.emit({"event": "factory_reset"}, now)
+        self.app.factory_reset(now)
         s.level = ANYONE
-        a.refresh(now)
         return Result(["settings reset; PIN removed; credit and energy kept"])
 
     def repl(self, s, args, now):

@@ -16,7 +16,10 @@ REC_LEN = 32
 DETAIL_LEN = 16
 KINDS = ("boot", "relay", "topup", "topup_rejected", "low_credit", "config",
          "login", "login_failed", "lockout", "logout", "alarms_cleared", "selftest",
-         "reboot", "factory_reset", "repl", "error", "meter_constant")
+         "reboot", "factory_reset", "repl", "error", "meter_constant",
+         # appended: codes on flash must keep their meaning
+         "credit_state", "relay_state", "standing_charge", "clock", "clock_back",
+         "tariff", "emergency", "button", "trip", "trip_reset")
 
 
 def _ascii(text):

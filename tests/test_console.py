@@ -31,7 +31,7 @@ def test_help_status_and_reads_need_no_login(img):
     assert c.kv("energy") == {"energy_wh": "0.000"}
     assert c.kv("credit") == {"credit": "5000"}
     assert c.kv("tariff") == {"type": "flat", "price_per_kwh": "2000"}
-    assert c.kv("relay") == {"relay": "closed", "relay_mode": "auto"}
+    assert c.kv("relay") == {"relay": "closed", "relay_state": "closed", "relay_mode": "auto"}
     assert c.kv("config")["mqtt_port"] == "1883"
     assert "technician login required" == c.error("topup 100 X")
     assert "technician login required" == c.error("relay open")
@@ -86,16 +86,21 @@ def test_topup_from_console_survives_a_power_cut_right_after_ok(img):
 def test_relay_override_is_logged_and_persists(img):
     c = PtyConsole("--flash", img, "--pin", "2468", "--load", "500")
     c.ok("login 2468")
-    assert c.kv("relay open") == {"relay": "open", "relay_mode": "open"}
+    assert c.kv("relay open") == {"relay": "open", "relay_state": "open", "relay_mode": "open"}
     assert c.kv("status")["relay"] == "open"
     assert "usage" in c.error("relay sideways")
     c.close()
     c = PtyConsole("--flash", img, "--load", "500")
-    assert c.kv("relay") == {"relay": "open", "relay_mode": "open"}   # from flash
+    assert c.kv("relay") == {"relay": "open", "relay_state": "open",
+                             "relay_mode": "open"}                      # from flash
     c.ok("login 2468")
-    assert c.kv("relay auto") == {"relay": "closed", "relay_mode": "auto"}
+    # back to auto: the supply waits for the customer's button (READY)
+    assert c.kv("relay auto") == {"relay": "open", "relay_state": "ready",
+                                  "relay_mode": "auto"}
     kinds = " ".join(c.ok("log 10"))
-    assert "detail=open:manual" in kinds and "detail=closed:auto" in kinds
+    assert "detail=open:manual" in kinds and "kind=relay_state value=0 detail=ready" in kinds
+    c.ok("set reconnect auto")
+    assert c.kv("relay")["relay"] == "closed"
     c.close()
 
 

@@ -32,9 +32,10 @@ def test_billing_is_exact_with_an_awkward_price():
 
 
 def test_relay_opens_within_one_pulse_of_zero_credit_and_a_topup_closes_it():
-    # 1000 minor units at 2000/kWh buy 0.5 kWh = 800 pulses; 1000 W takes 30 min
+    # 1000 minor units at 2000/kWh buy 0.5 kWh = 800 pulses; 1000 W takes 30 min.
+    # Automatic reconnection is configured here (the default waits for a button).
     r = run_sim("--credit", 1000, "--price", 2000, "--load", 1000, "--hours", 2,
-                "--json", "--topup", "3600:500:T1")
+                "--json", "--topup", "3600:500:T1", "--set", "reconnect=auto")
     assert r.rc == 0, r.stderr
     relay = [(e["t"], e["relay"], e["reason"]) for e in r.events if e["event"] == "relay"]
     assert relay[0] == (0, "closed", "boot")
@@ -61,11 +62,17 @@ def test_reboot_keeps_state_and_relay_comes_from_the_ledger(tmp_path):
     boot = b.events[0]
     assert boot["event"] == "boot" and boot["new"] is False
     assert boot["credit"] == a.last["credit"] and boot["pulses"] == a.last["pulses"]
-    assert b.events[1]["relay"] == "open" and b.events[1]["reason"] == "boot"
+    first = [e for e in b.events if e["event"] == "relay"][0]
+    assert first["relay"] == "open" and first["reason"] == "boot"
     assert b.last["pulses"] == a.last["pulses"]     # still cut off
+    # a top-up makes the relay READY; the customer's button closes it
     c = run_sim("--flash", img, "--hours", 1, "--json", "--topup", "0:1000:X",
-                "--load", 1500)
-    assert [e["relay"] for e in c.events if e["event"] == "relay"] == ["open", "closed", "open"]
+                "--load", 1500, "--button-at", 5)
+    relay = [(e["t"], e["relay"], e["reason"]) for e in c.events if e["event"] == "relay"]
+    assert [r[1:] for r in relay] == [("open", "boot"), ("closed", "button"), ("open", "credit")]
+    assert relay[1][0] == 5
+    ready = [e for e in c.events if e["event"] == "relay_state"]
+    assert ready[0]["t"] == 0 and ready[0]["detail"] == "ready"
     d = run_sim("--flash", img, "--hours", 0.1, "--json", "--topup", "0:1000:X")
     assert any(e["event"] == "topup_rejected" for e in d.events)
 

@@ -13,6 +13,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import mp  # noqa: E402
 
+sys.path.insert(0, str(mp.ROOT))
+from firmware import calendar, tariff  # noqa: E402  (pure code, runs on CPython too)
+from firmware.commands import parse_setting  # noqa: E402
+
 
 def non_negative_int(text):
     try:
@@ -49,6 +53,37 @@ def topup_spec(text):
     if not 0 < len(ref.encode()) <= 64:
         raise argparse.ArgumentTypeError("top-up reference must be 1..64 bytes")
     return [int(t * 1000), amount, ref]
+
+
+def seconds(text):
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected seconds, got %r" % text)
+    if v < 0 or v != v or v == float("inf"):
+        raise argparse.ArgumentTypeError("seconds must be >= 0: %r" % text)
+    return int(v * 1000)
+
+
+def iso_time(text):
+    try:
+        return calendar.parse_iso(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e))
+
+
+def sync_spec(text):
+    t, sep, iso = text.partition("=")
+    if not sep:
+        raise argparse.ArgumentTypeError("sync is SECONDS=ISO-TIME, got %r" % text)
+    return [seconds(t), iso_time(iso)]
+
+
+def setting_spec(text):
+    k, sep, v = text.partition("=")
+    if not sep or not k:
+        raise argparse.ArgumentTypeError("setting is KEY=VALUE, got %r" % text)
+    return [k, v]
 
 
 def parser():
@@ -97,6 +132,24 @@ def parser():
     p.add_argument("--pin", metavar="PIN",
                    help="technician PIN to provision on a meter that has none "
                         "(4-12 digits)")
+    p.add_argument("--tariff", metavar="FILE.json", action="append", default=[],
+                   help="install the tariff(s) in FILE (one object or a list); each "
+                        "takes over at its activation time (docs/tariffs.md)")
+    p.add_argument("--start", type=iso_time, metavar="ISO-TIME",
+                   help="the meter has a time source (like NTP) and the simulation "
+                        "starts at this UTC time, e.g. 2026-12-01T00:00:00Z. Without "
+                        "it the meter runs on its own billing clock, unsynced")
+    p.add_argument("--sync-at", type=sync_spec, action="append", default=[],
+                   metavar="SECONDS=ISO-TIME",
+                   help="at a virtual time the time source says ISO-TIME (repeatable)")
+    p.add_argument("--button-at", type=seconds, action="append", default=[],
+                   metavar="SECONDS", help="press the customer's button (repeatable)")
+    p.add_argument("--set", type=setting_spec, action="append", default=[],
+                   metavar="KEY=VALUE",
+                   help="apply a setting at boot, as a technician would (repeatable)")
+    p.add_argument("--plot", metavar="FILE.png",
+                   help="with --hours/--days: draw credit, power, price and relay "
+                        "state over the run (matplotlib)")
     p.add_argument("--heap", metavar="SIZE",
                    help="MicroPython heap size, e.g. 64k (default: the port's)")
     return p
@@ -115,6 +168,22 @@ def config(args):
         d = os.path.dirname(os.path.abspath(args.flash))
         if not os.path.isdir(d):
             raise ValueError("--flash: directory does not exist: %s" % d)
+    tariffs = []
+    for path in args.tariff:
+        try:
+            with open(path) as f:
+                data = json.load(f)
+            for t in data if isinstance(data, list) else [data]:
+                tariffs.append(tariff.validate(t))
+        except OSError as e:
+            raise ValueError("--tariff: %s" % e)
+        except ValueError as e:
+            raise ValueError("--tariff %s: %s" % (path, e))
+    settings = {}
+    for k, v in args.set:
+        settings[k] = parse_setting(k, v)
+    if args.plot and not (args.hours or args.days):
+        raise ValueError("--plot needs --hours or --days")
     end = None
     if args.hours:
         end = int(args.hours * 3600000)
@@ -129,7 +198,9 @@ def config(args):
         "end_ms": end, "speed": args.speed, "json": args.json,
         "report_ms": int(report * 1000), "seed": args.seed, "noise": args.noise,
         "topups": args.topup, "cut_after_writes": args.cut_after_writes,
-        "console": args.console, "pin": args.pin,
+        "console": args.console, "pin": args.pin, "tariffs": tariffs,
+        "start": args.start, "syncs": args.sync_at,
+        "buttons": args.button_at, "settings": settings,
         "live": not args.json and end is None and sys.stdout.isatty() and not args.console,
     }
 

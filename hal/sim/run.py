@@ -14,6 +14,7 @@ import time
 
 from boards import sim as board
 from firmware.app import MeterApp
+from firmware.calendar import format_iso
 from firmware.commands import Commands
 from firmware.console import Console
 from firmware.ledger import LedgerFault, Rejected
@@ -71,7 +72,9 @@ class Output:
         if self.json:
             pairs = [("t", t_ms / 1000), ("energy_wh", st["energy_mwh"] / 1000),
                      ("credit", st["credit"]), ("relay", st["relay"]),
-                     ("power_w", st["power_w"]), ("pulses", st["pulses"])]
+                     ("power_w", st["power_w"]), ("pulses", st["pulses"]),
+                     ("price", st["price"]), ("state", st["state"]),
+                     ("relay_state", st["relay_state"]), ("time", format_iso(st["wall"]))]
             if extra:
                 pairs += [(k, extra[k]) for k in sorted(extra)]
             self._line(json_line(pairs))
@@ -102,16 +105,24 @@ class Sim:
             cfg.get("cut_after_writes", 0), cfg.get("cut_erases", False))
         self.clock = self.hal.clock
         self.topups = sorted(cfg.get("topups", []))  # [t_ms, amount, ref]
+        self.buttons = sorted(cfg.get("buttons", []))  # t_ms
+        self.syncs = sorted(cfg.get("syncs", []))      # [t_ms, wall_s]
+        # The time source (NTP on a device): wall seconds at virtual time 0,
+        # or None when the meter has none and runs on its billing clock alone.
+        self.wall0 = cfg.get("start")
         self.report_ms = cfg.get("report_ms", 900000)
         self.next_report = self.report_ms
         self.app = None
         self.boot_pulses = None
 
+    def wall(self, now_ms):
+        return None if self.wall0 is None else self.wall0 + now_ms // 1000
+
     def boot(self):
         """Power on (or reboot): the firmware starts again from flash."""
         now = self.clock.now_ms()
         self.app = MeterApp(board, self.hal, self.out.event, now,
-                            self.cfg.get("credit"), self.cfg.get("price"))
+                            self.cfg.get("credit"), self.cfg.get("price"), self.wall(now))
         if self.boot_pulses is None:
             self.boot_pulses = self.app.ledger.pulses
             self.hal.pulses.pulses = 0
@@ -120,29 +131,47 @@ class Sim:
             # what provisioning does on a real meter: a PIN only for a meter without one
             self.app.auth.set_pin(pin)
             self.app.emit({"event": "config", "detail": "pin"}, now)
+        for tf in self.cfg.get("tariffs", []):
+            if tf["version"] > max(t["version"] for t in self.app.tariffs()):
+                self.app.add_tariff(tf, now)
+        if self.cfg.get("settings"):
+            self.app.settings.save(self.cfg["settings"])
+            self.app.refresh(now)
         self.out.status(self.app.status(now), now)
 
     def advance(self, until):
         """Run virtual time forward to `until`, stopping at every pulse,
         scheduled top-up and report so that each is handled on time."""
-        clock, app = self.clock, self.app
+        clock = self.clock
         while clock.now_ms() < until:
-            nxt = until
-            p = self.hal.pulses.next_pulse_ms(until)
+            app = self.app
+            now = clock.now_ms()
+            nxt = min(until, app.next_wake(now))
+            p = self.hal.pulses.next_pulse_ms(nxt)
             if p is not None and p < nxt:
                 nxt = p
-            if self.topups and self.topups[0][0] < nxt:
-                nxt = max(self.topups[0][0], clock.now_ms())
+            for q in (self.topups, self.syncs):
+                if q and q[0][0] < nxt:
+                    nxt = max(q[0][0], now)
+            if self.buttons and self.buttons[0] < nxt:
+                nxt = max(self.buttons[0], now)
             if self.report_ms and self.next_report < nxt:
                 nxt = self.next_report
             clock.set(nxt)
             app.step(nxt)
+            while self.syncs and self.syncs[0][0] <= nxt:
+                t, wall = self.syncs.pop(0)
+                self.wall0 = wall - nxt // 1000   # the source now says this
+                app.sync_clock(wall, nxt)
             while self.topups and self.topups[0][0] <= nxt:
                 t, amount, ref = self.topups.pop(0)
                 try:
                     app.topup(ref, amount, nxt)
                 except Rejected:
                     pass  # reported as an event by the app
+            while self.buttons and self.buttons[0] <= nxt:
+                self.buttons.pop(0)
+                app.button(nxt)
             if self.report_ms and nxt >= self.next_report:
                 self.out.status(app.status(nxt), nxt)
                 self.next_report += self.report_ms
