@@ -60,6 +60,8 @@ class MeterApp:
         lg = self.ledger
         self.clock = BillingClock(lg.time_s, now_ms, False)
         self.credit_state = None
+        self._day = None
+        self._load_friendly()
         s = self.settings
         self.relay = RelayController(hal.relay, self.emit, board.RELAY_KIND,
                                      s.get("relay_pulse_ms"),
@@ -68,7 +70,7 @@ class MeterApp:
         self.emit({"event": "boot", "new": lg.created, "credit": lg.credit,
                    "pulses": lg.pulses}, now_ms)
         if wall_s is not None:
-            self.sync_clock(wall_s, now_ms)
+            self.sync_clock(wall_s, now_ms, decide=False)
         # The relay state at boot comes from the ledger, the policy and the
         # persisted relay state, never from a default.
         self._calendar(now_ms)
@@ -122,7 +124,7 @@ class MeterApp:
     def tariff_now(self, wall_s):
         return tariff.in_force(self.tariffs(), wall_s) or self.tariffs()[0]
 
-    def sync_clock(self, wall_s, now_ms):
+    def sync_clock(self, wall_s, now_ms, decide=True):
         """A time source says it is wall_s. Forward: taken, the gap is billed
         by standing charge only. Back by more than the tolerance: logged, not
         followed, nothing billed twice."""
@@ -134,7 +136,8 @@ class MeterApp:
             self.emit({"event": "clock", "value": delta}, now_ms)
         self.ledger.note_time(self.clock.now(now_ms), True)
         self._calendar(now_ms)
-        self._decide("clock", now_ms)
+        if decide:
+            self._decide("clock", now_ms)
         return delta
 
     def _calendar(self, now_ms):
@@ -143,6 +146,9 @@ class MeterApp:
         lg = self.ledger
         t = self.clock.now(now_ms)
         day = self.local(t) // DAY
+        if day == self._day:
+            return
+        self._day = day
         if lg.standing_day == 0:
             lg.standing_charge(day, 0)    # a new meter starts charging tomorrow
         elif lg.standing_day < day:
@@ -172,11 +178,14 @@ class MeterApp:
 
     # -- metering ------------------------------------------------------------
 
-    def _friendly(self, wall_s):
+    def _load_friendly(self):
         s = self.settings
-        return policy.in_friendly(policy.parse_period(s.get("friendly_nights")),
-                                  s.get("friendly_weekends"),
-                                  policy.parse_holidays(s.get("holidays")), self.local(wall_s))
+        self._friendly_cfg = (policy.parse_period(s.get("friendly_nights")),
+                              s.get("friendly_weekends"), policy.parse_holidays(s.get("holidays")))
+
+    def _friendly(self, wall_s):
+        n, w, h = self._friendly_cfg
+        return policy.in_friendly(n, w, h, self.local(wall_s))
 
     def _decide(self, reason, now_ms):
         s, lg = self.settings, self.ledger
@@ -262,6 +271,8 @@ class MeterApp:
                 self.emit({"event": "button", "detail": "trip hold-off"}, now_ms)
                 return "hold-off"
             self.reset_trip(now_ms, "button")
+            if r.state == "ready":
+                r.button(now_ms)     # the press that reset the trip also confirms
         else:
             try:
                 self.take_emergency(now_ms)
@@ -321,6 +332,8 @@ class MeterApp:
     def refresh(self, now_ms):
         """Apply settings again after they changed wholesale (factory reset)."""
         s = self.settings
+        self._load_friendly()
+        self._day = None
         self.ledger.set_loss_bound(s.get("loss_bound_mwh"))
         self.relay.min_interval_ms = s.get("relay_min_interval_s") * 1000
         self.relay.pulse_ms = s.get("relay_pulse_ms")
