@@ -198,9 +198,12 @@ class MeterApp:
                            "credit": lg.credit, "detail": state}, now_ms)
             self.credit_state = state
             self.hal.indicator.show(state)
+        # A friendly period keeps a closed relay closed; it does not
+        # reconnect one that was already cut.
+        allowed = policy.supply_allowed(state) and (
+            state != "friendly" or self.relay.state == "closed")
         before = self.relay.state, self.relay.closed
-        self.relay.decide(policy.supply_allowed(state), s.get("relay_mode"),
-                          s.get("reconnect"), reason, now_ms)
+        self.relay.decide(allowed, s.get("relay_mode"), s.get("reconnect"), reason, now_ms)
         if (self.relay.state, self.relay.closed) != before:
             self.meter.forget_power()
             if self.relay.state != s.get("relay_state"):

@@ -2,9 +2,11 @@
 # command has one authorisation rule and returns a Result: lines of text and
 # either ok or an error message. A command that fails changes nothing.
 
+import json
 import os
 
-from firmware import policy
+from firmware import policy, tariff
+from firmware.calendar import format_iso, parse_iso
 from firmware.auth import valid_pin
 from firmware.eventlog import kind_name
 from firmware.ledger import Rejected
@@ -127,9 +129,14 @@ class Commands:
             ("status", ANYONE, self.status, "status", "meter state as key=value lines"),
             ("energy", ANYONE, self.energy, "energy", "energy register in Wh"),
             ("credit", ANYONE, self.credit, "credit", "credit in minor units"),
-            ("relay", ANYONE, self.relay, "relay [open|close|auto]",
-             "relay state; technician: override it or return to auto"),
-            ("tariff", ANYONE, self.tariff, "tariff", "the tariff in force"),
+            ("relay", ANYONE, self.relay, "relay [open|close|auto|reset]",
+             "relay state; technician: override, back to auto, reset a trip"),
+            ("tariff", ANYONE, self.tariff, "tariff [set JSON]",
+             "tariffs in force and pending; technician: install one"),
+            ("time", ANYONE, self.time, "time [set ISO-TIME]",
+             "billing clock; technician: set it (a sync)"),
+            ("emergency", ANYONE, self.emergency, "emergency",
+             "take emergency credit (as the customer's button does)"),
             ("config", ANYONE, self.config, "config", "settings (secrets masked)"),
             ("log", ANYONE, self.log, "log [N]", "the last N events (default 10)"),
             ("alarms", ANYONE, self.alarms, "alarms", "active alarms"),
@@ -178,11 +185,7 @@ class Commands:
     def status(self, s, args, now):
         a, lg = self.app, self.app.ledger
         st = a.status(now)
-        state = "ok"
-        if lg.credit <= 0:
-            state = "exhausted"
-        elif lg.credit < a.settings.get("low_credit"):
-            state = "low"
+        state = a.credit_state
         return Result([
             "energy_wh=" + wh_text(lg.pulses, lg.imp),
             "power_w=%d" % st["power_w"],
@@ -195,6 +198,12 @@ class Commands:
             "topups=%d" % lg.topups,
             "price_per_kwh=%d" % lg.price,
             "imp_per_kwh=%d" % lg.imp,
+            "relay_state=%s" % a.relay.state,
+            "debt=%d" % lg.debt,
+            "emergency=%d" % lg.emergency,
+            "standing_total=%d" % lg.standing_total,
+            "time=" + format_iso(st["wall"]),
+            "clock=" + ("synced" if a.clock.synced else "unsynced"),
             "alarms=" + (",".join(a.alarms) or "none"),
             "pin=" + ("set" if a.auth.has_pin() else "unset"),
             "session=" + LEVEL_NAMES[s.level],
@@ -214,15 +223,51 @@ class Commands:
         if args:
             if s.level < TECHNICIAN:
                 return err("technician login required")
-            if len(args) != 1 or args[0] not in ("open", "close", "auto"):
-                return err("usage: relay [open|close|auto]")
-            a.set_relay_mode("closed" if args[0] == "close" else args[0], now)
+            if len(args) != 1 or args[0] not in ("open", "close", "auto", "reset"):
+                return err("usage: relay [open|close|auto|reset]")
+            if args[0] == "reset":
+                a.reset_trip(now)
+            else:
+                a.set_relay_mode("closed" if args[0] == "close" else args[0], now)
         return Result(["relay=" + ("closed" if a.relay.closed else "open"),
                        "relay_state=%s" % a.relay.state,
                        "relay_mode=" + a.settings.get("relay_mode")])
 
     def tariff(self, s, args, now):
-        return Result(["type=flat", "price_per_kwh=%d" % self.app.ledger.price])
+        a = self.app
+        if args:
+            if s.level < TECHNICIAN:
+                return err("technician login required")
+            if args[0] != "set" or len(args) < 2:
+                return err("usage: tariff [set JSON]")
+            try:
+                t = json.loads(" ".join(args[1:]))
+            except ValueError:
+                return err("tariff is not valid JSON")
+            a.add_tariff(t, now)
+        wall = a.clock.now(now)
+        cur = a.tariff_now(wall)
+        lines = ["price_per_kwh=%d" % a.ledger.price,
+                 "active=" + json.dumps(cur)]
+        for t in tariff.pending(a.tariffs(), wall):
+            lines.append("pending=" + json.dumps(t))
+        return Result(lines)
+
+    def time(self, s, args, now):
+        a = self.app
+        if args:
+            if s.level < TECHNICIAN:
+                return err("technician login required")
+            if args[0] != "set" or len(args) != 2:
+                return err("usage: time [set ISO-TIME]")
+            a.sync_clock(parse_iso(args[1]), now)
+        wall = a.clock.now(now)
+        return Result(["time=" + format_iso(wall), "local=" + format_iso(a.local(wall)),
+                       "clock=" + ("synced" if a.clock.synced else "unsynced")])
+
+    def emergency(self, s, args, now):
+        credit = self.app.take_emergency(now)
+        return Result(["credit=%d" % credit, "emergency=%d" % self.app.ledger.emergency])
 
     def config(self, s, args, now):
         a = self.app

@@ -5,7 +5,7 @@
 
 from firmware.commands import ANYONE, TECHNICIAN, Session
 
-MAX_LINE = 200
+MAX_LINE = 1024      # a tariff in JSON fits on one line
 CR, LF, BS, DEL, CTRL_C = 13, 10, 8, 127, 3
 BANNER = "prepaid meter console; type help"
 

@@ -142,3 +142,45 @@ def test_human_output_and_ctrl_c_in_real_time():
     final = out.strip().splitlines()[-1]
     assert "energy=" in final and "credit=" in final and "relay=closed" in final
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("name", ["flat", "tou", "block", "pending"])
+def test_example_tariffs_run(name):
+    r = run_sim("--tariff", ROOT / "examples" / "tariffs" / (name + ".json"),
+                "--start", "2026-12-31T12:00:00Z", "--days", 1, "--load", 800,
+                "--credit", 10 ** 6, "--json", "--report", 3600)
+    assert r.rc == 0, r.stderr
+    prices = {s["price"] for s in r.status[1:]}
+    expect = {"flat": {2000}, "tou": {1200, 2200, 3500, 1500}, "block": {1500},
+              "pending": {2000, 2400}}[name]
+    assert prices == expect
+    assert r.last["time"] == "2027-01-01T12:00:00Z"
+
+
+def test_plot_draws_a_png(tmp_path):
+    png = tmp_path / "run.png"
+    r = run_sim("--load", 1500, "--hours", 12, "--credit", 5000, "--plot", png)
+    assert r.rc == 0, r.stderr
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10000
+    assert r.status and r.last["relay"] == "open"     # JSON lines were passed through
+
+
+@pytest.mark.parametrize("args", [
+    ["--tariff", "/nonexistent.json"], ["--start", "2026-13-01"], ["--start", "yesterday"],
+    ["--sync-at", "10"], ["--sync-at", "x=2026-01-01"], ["--set", "colour=blue"],
+    ["--set", "max_power_w=-1"], ["--set", "friendly_nights=25:00-08:00"], ["--set", "nokey"],
+    ["--plot", "x.png"], ["--button-at", "-3"],
+])
+def test_bad_issue4_flags_get_usage_and_exit_2(args):
+    r = run_sim(*args)
+    assert r.rc == 2 and "usage:" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_bad_tariff_file_is_refused(tmp_path):
+    bad = tmp_path / "t.json"
+    bad.write_text('{"version": 1, "kind": "tou", "weekday": [[60, 100]]}')
+    r = run_sim("--tariff", bad, "--hours", 1)
+    assert r.rc == 2 and "weekday must start at 0" in r.stderr
+    bad.write_text("{not json")
+    r = run_sim("--tariff", bad, "--hours", 1)
+    assert r.rc == 2 and "--tariff" in r.stderr

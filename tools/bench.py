@@ -88,6 +88,8 @@ def main():
     loss = fuzz_loss()
     print("boot time ...")
     boot = mp_json("tools/mpbench/boot_time.py", 10, 10)
+    print("billing step ...")
+    step = mp_json("tools/mpbench/billing_step.py", 20000)
     print("heap ...")
     heap, heap_failed = heap_scan()
     rows = [
@@ -110,6 +112,10 @@ def main():
          "%d us, %d bytes read" % (boot["old_us"], boot["old_bytes"])),
         ("Boot, worst case: current sector full of 1-pulse records",
          "%d us, %d bytes read" % (boot["full_us"], boot["full_bytes"])),
+        ("One billing step (a pulse through meter, tariff, ledger, policy, relay), flat",
+         "%.1f us" % step["flat"]),
+        ("One billing step, time-of-use", "%.1f us" % step["tou"]),
+        ("One billing step, block", "%.1f us" % step["block"]),
         ("Smallest heap running the compiled simulated day (unix port, 64-bit)",
          ("%d KiB" % heap + (" (but failed at %s KiB)" % ", ".join(map(str, heap_failed))
                              if heap_failed else "")) if heap else "not found up to 192 KiB"),
@@ -135,6 +141,9 @@ def main():
            "each, cuts on writes and erases; loss = pulses counted minus pulses on flash "
            "after the reboot.",
            "- Boot: `tools/mpbench/boot_time.py 10 10`, mean of 30 boots on RAM flash.",
+           "- Billing step: `tools/mpbench/billing_step.py 20000`: MeterApp.step with one new "
+           "pulse each call at 1 kW from 06:00 on a Monday (crossing the 07:00 TOU switch), "
+           "RAM flash, mean of 20,000 (unix port on this machine; an ESP32 is ~10-30x slower).",
            "- Heap: the compiled (.mpy) sim runs a day at 30 kWh/day with a top-up under "
            "`micropython -X heapsize=N`, N from 64 to 192 KiB in 4 KiB steps, run from the "
            "build folder with relative paths (absolute module paths cost heap and made "

@@ -215,11 +215,30 @@ def main(argv=None):
     # The configuration travels in the environment: the packaged micropython
     # binary aborts on any argv item of 256 bytes or more.
     env = mp.env()
-    env["SIM_CONFIG"] = json.dumps(cfg)
     cmd = mp.argv(mp.ROOT / "hal" / "sim" / "run.py", heap=args.heap)
+    if args.plot:
+        return run_and_plot(cmd, env, cfg, args.plot)
+    env["SIM_CONFIG"] = json.dumps(cfg)
     sys.stdout.flush()
     os.execve(cmd[0], cmd, env)
 
 
+def run_and_plot(cmd, env, cfg, path):
+    """Run the meter with JSON output (passed through), then draw the run."""
+    import subprocess
+    from plot import plot
+    cfg["json"] = True
+    env["SIM_CONFIG"] = json.dumps(cfg)
+    lines = []
+    with subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, text=True) as p:
+        for line in p.stdout:
+            sys.stdout.write(line)
+            if line.startswith("{"):
+                lines.append(json.loads(line))
+    if p.returncode == 0:
+        plot(lines, path)
+    return p.returncode
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
