@@ -124,6 +124,12 @@ class MeterApp:
     def tariff_now(self, wall_s):
         return tariff.in_force(self.tariffs(), wall_s) or self.tariffs()[0]
 
+    def price_now(self, now_ms):
+        """The price per kWh the next pulse would be billed at."""
+        t = self.clock.now(now_ms)
+        return tariff.price(self.tariff_now(t), self.local(t), self.ledger.month_pulses,
+                            self.ledger.imp)
+
     def sync_clock(self, wall_s, now_ms, decide=True):
         """A time source says it is wall_s. Forward: taken, the gap is billed
         by standing charge only. Back by more than the tolerance: logged, not
@@ -365,5 +371,6 @@ class MeterApp:
         return {"energy_mwh": mwh(lg.pulses, lg.imp), "credit": lg.credit,
                 "relay": "closed" if closed else "open",
                 "power_w": self.meter.power_w(now_ms) if closed else 0,
-                "pulses": lg.pulses, "price": lg.price, "state": self.credit_state,
+                "pulses": lg.pulses, "price": self.price_now(now_ms),
+                "state": self.credit_state,
                 "relay_state": self.relay.state, "wall": self.clock.now(now_ms)}

@@ -196,7 +196,7 @@ class Commands:
             "pulses=%d" % lg.pulses,
             "billed=%d" % lg.billed,
             "topups=%d" % lg.topups,
-            "price_per_kwh=%d" % lg.price,
+            "price_per_kwh=%d" % st["price"],
             "imp_per_kwh=%d" % lg.imp,
             "relay_state=%s" % a.relay.state,
             "debt=%d" % lg.debt,
@@ -247,8 +247,7 @@ class Commands:
             a.add_tariff(t, now)
         wall = a.clock.now(now)
         cur = a.tariff_now(wall)
-        lines = ["price_per_kwh=%d" % a.ledger.price,
-                 "active=" + json.dumps(cur)]
+        lines = ["price_per_kwh=%d" % a.price_now(now), "active=" + json.dumps(cur)]
         for t in tariff.pending(a.tariffs(), wall):
             lines.append("pending=" + json.dumps(t))
         return Result(lines)

@@ -30,7 +30,8 @@ def test_help_status_and_reads_need_no_login(img):
     assert st["pin"] == "set" and st["state"] == "ok"
     assert c.kv("energy") == {"energy_wh": "0.000"}
     assert c.kv("credit") == {"credit": "5000"}
-    assert c.kv("tariff") == {"type": "flat", "price_per_kwh": "2000"}
+    tf = c.kv("tariff")
+    assert tf["price_per_kwh"] == "2000" and '"kind": "flat"' in tf["active"]
     assert c.kv("relay") == {"relay": "closed", "relay_state": "closed", "relay_mode": "auto"}
     assert c.kv("config")["mqtt_port"] == "1883"
     assert "technician login required" == c.error("topup 100 X")
@@ -274,3 +275,31 @@ def test_host_console_tool_over_a_serial_line(img):
         os.close(host_master)
         meter.proc.kill()
         meter.proc.wait()
+
+
+def test_tariff_time_emergency_and_trip_commands(img):
+    import json as _json
+    c = PtyConsole("--flash", img, "--pin", "2468", "--start", "2026-11-30T10:00:00Z",
+                   "--set", "emergency_credit=300", "--set", "emergency_threshold=9000")
+    t = c.kv("time")
+    assert t["time"].startswith("2026-11-30T10:00") and t["clock"] == "synced"
+    assert c.error("time set 2026-12-01T00:00:00Z") == "technician login required"
+    assert c.kv("emergency") == {"credit": "5300", "emergency": "300"}
+    assert "already taken" in c.error("emergency")
+    c.ok("login 2468")
+    tou = {"version": 7, "activate": 0, "kind": "tou",
+           "weekday": [[0, 1000], [600, 2500]], "weekend": [[0, 900]]}
+    lines = dict(x.split("=", 1) for x in c.ok("tariff set " + _json.dumps(tou)))
+    assert lines["price_per_kwh"] == "2500" and _json.loads(lines["active"])["version"] == 7
+    assert "version must be above 7" in c.error("tariff set " + _json.dumps(tou))
+    assert "not valid JSON" in c.error("tariff set {oops")
+    assert "kind must be" in c.error('tariff set {"version": 9, "kind": "gas"}')
+    later = dict(tou, version=8, activate=1798761600, weekday=[[0, 3000]])
+    out = c.ok("tariff set " + _json.dumps(later))
+    assert any(x.startswith("pending=") and '"version": 8' in x for x in out)
+    assert "time must be" in c.error("time set tomorrow")
+    assert c.kv("time set 2026-12-01T00:00:00Z")["time"] == "2026-12-01T00:00:00Z"
+    assert c.error("relay reset") == "the relay is not tripped"
+    st = c.kv("status")
+    assert st["emergency"] == "300" and st["clock"] == "synced"
+    c.close()

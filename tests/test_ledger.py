@@ -202,3 +202,27 @@ def test_boot_cost_does_not_grow_with_history():
     # every header plus one sector through the boot window, whatever the history
     for n in short + long:
         assert n <= 16 * 16 + 2 * 4096
+
+
+def test_reads_a_ledger_written_in_the_first_format():
+    r = mp_json(PRELUDE + """
+import struct
+from binascii import crc32
+from firmware import ring
+f = flash(4, 4096)
+f.ioctl(6, 0)
+f.writeblocks(0, ring.header(R.MAGIC, 1), 0)
+payload = struct.pack("<qQqqIIIIB", 4000, 800, 1000, 0, 0, 2000, 1600, 0, 0)
+b = struct.pack("<BH", 0x53, len(payload)) + payload
+s1 = b + struct.pack("<I", crc32(b))
+t = struct.pack("<BI", 0x54, 500) + b"12345678"
+t += struct.pack("<H", crc32(t) & 0xFFFF)
+e = bytes((0x45, 2))
+e += struct.pack("<H", crc32(e) & 0xFFFF)
+f.writeblocks(0, s1 + t + e, 16)
+lg = Ledger(f)
+print(json.dumps(view(lg)))
+""")
+    # 4000 + 500 top-up - 2 pulses at 2000/kWh (2.5 minor units: 2, rem carried)
+    assert r["credit"] == 4498 and r["topups"] == 500 and r["pulses"] == 802
+    assert r["billed"] == 1002 and r["created"] is False

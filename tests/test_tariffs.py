@@ -269,3 +269,21 @@ print(json.dumps({"boot": boot, "fwd": fwd, "t2": t2, "held": held, "after_hour"
     assert r["held"] == r["t2"]              # the billing clock did not go back...
     assert r["after_hour"] == r["t2"]        # ...and holds until real time catches up
     assert r["standing"] == 300              # no day billed twice
+
+
+def test_low_credit_hysteresis_and_indicator():
+    r = mp_json(PRE + """
+sim, out = world("2026-11-30T10:00:00Z", load=2000, credit=1100, price=2000,
+                 settings={"low_credit": 1000, "low_clear": 1500})
+app = sim.app
+sim.advance(hours(0.05))                   # 200 Wh = 400 minor: credit 700 -> low
+low = (app.credit_state, sim.hal.indicator.state)
+app.topup("A", 500, sim.clock.now_ms())     # 1200: still below low_clear
+mid = app.credit_state
+app.topup("B", 500, sim.clock.now_ms())     # 1700: back to ok
+print(json.dumps({"low": low, "mid": mid, "end": app.credit_state,
+                  "shown": [s for _, s in sim.hal.indicator.shown],
+                  "events": [e["detail"] for e in out.kinds("low_credit")]}))
+""")
+    assert r["low"] == ["low", "low"] and r["mid"] == "low" and r["end"] == "ok"
+    assert r["shown"][-2:] == ["low", "ok"] and r["events"] == ["low"]
