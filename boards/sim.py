@@ -8,6 +8,7 @@ from hal.sim.clock import VirtualClock
 from hal.sim.flash import SimFlash
 from hal.sim.pulses import LoadProfile, SimPulseSource
 from hal.sim.relay import SimIndicator, SimRelay
+from hal.sim.wifi import SimWifi
 
 NAME = "sim"
 IMP_PER_KWH = 1600          # energy-IC pulses per kWh (meter constant)
@@ -15,8 +16,11 @@ BLOCK_SIZE = 4096           # ESP32 flash erase sector
 LEDGER_BLOCKS = 16          # 64 KiB ledger partition
 SETTINGS_BLOCKS = 2
 LOG_BLOCKS = 4              # ~500 events
-FLASH_BLOCKS = LEDGER_BLOCKS + SETTINGS_BLOCKS + LOG_BLOCKS
-OLD_IMAGE_BYTES = (LEDGER_BLOCKS * BLOCK_SIZE,)   # images that only had a ledger
+OUTBOX_BLOCKS = 4           # MQTT delivery cursor and ~500 telemetry snapshots
+FLASH_BLOCKS = LEDGER_BLOCKS + SETTINGS_BLOCKS + LOG_BLOCKS + OUTBOX_BLOCKS
+# images of earlier layouts (fewer partitions at the end) are the same meter
+OLD_IMAGE_BYTES = (LEDGER_BLOCKS * BLOCK_SIZE,
+                   (LEDGER_BLOCKS + SETTINGS_BLOCKS + LOG_BLOCKS) * BLOCK_SIZE)
 LOSS_BOUND_MWH = 1000       # energy a power cut may lose (1 Wh)
 LOW_CREDIT = 1000           # low-credit warning threshold, minor units
 INITIAL_CREDIT = 5000       # credit of a new meter, minor units
@@ -32,6 +36,9 @@ class Hal:
         self.ledger_flash = BlockRange(chip, 0, LEDGER_BLOCKS)
         self.settings_flash = BlockRange(chip, LEDGER_BLOCKS, SETTINGS_BLOCKS)
         self.log_flash = BlockRange(chip, LEDGER_BLOCKS + SETTINGS_BLOCKS, LOG_BLOCKS)
+        self.outbox_flash = BlockRange(chip, LEDGER_BLOCKS + SETTINGS_BLOCKS + LOG_BLOCKS,
+                                       OUTBOX_BLOCKS)
+        self.wifi = SimWifi(clock)
         self.pulses = pulses
         self.relay = relay
         self.clock = clock

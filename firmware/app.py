@@ -15,7 +15,7 @@ from firmware.settings import Settings
 
 RELAY_MODES = ("auto", "open", "closed")
 # Settings that a factory reset keeps: billing, not configuration.
-KEEP_ON_RESET = ("tariffs", "relay_state")
+KEEP_ON_RESET = ("tariffs", "relay_state", "meter_id", "hc_key", "hc_ctr")
 MAX_GAP_DAYS = 3660
 
 
@@ -29,7 +29,8 @@ def default_settings(board):
             "debt_share_pct": 0, "debt_cap": 10 ** 9, "clock_tolerance_s": 300,
             "friendly_nights": "", "friendly_weekends": 0, "holidays": "",
             "wifi_ssid": "", "wifi_pass": "", "mqtt_host": "", "mqtt_port": 1883,
-            "mqtt_user": "", "mqtt_pass": "", "mqtt_tls": 0}
+            "mqtt_user": "", "mqtt_pass": "", "mqtt_tls": 0, "telemetry_s": 60,
+            "meter_id": "", "hc_key": "", "hc_ctr": 0}
 
 
 class MeterApp:

@@ -107,6 +107,7 @@ CONFIG = (
     ("mqtt_user", _text(64), False),
     ("mqtt_pass", _text(64), True),
     ("mqtt_tls", _num(0, 1), False),
+    ("telemetry_s", _num(10, 86400), False),
 )
 CONFIG_KEYS = tuple(c[0] for c in CONFIG)
 SECRET = tuple(c[0] for c in CONFIG if c[2])
@@ -395,6 +396,8 @@ class Commands:
         return Result(["settings reset; PIN removed; credit and energy kept"])
 
     def repl(self, s, args, now):
+        if s.level == HEADEND:
+            return err("the REPL is only for a technician at the meter")
         self.app.ledger.flush()
         self.app.emit({"event": "repl"}, now)
         return Result(["leaving to the REPL"], action="repl")

@@ -19,7 +19,7 @@ KINDS = ("boot", "relay", "topup", "topup_rejected", "low_credit", "config",
          "reboot", "factory_reset", "repl", "error", "meter_constant",
          # appended: codes on flash must keep their meaning
          "credit_state", "relay_state", "standing_charge", "clock", "clock_back",
-         "tariff", "emergency", "button", "trip", "trip_reset")
+         "tariff", "emergency", "button", "trip", "trip_reset", "cmd_rejected")
 
 
 def _ascii(text):
@@ -73,6 +73,20 @@ class EventLog:
             self._fresh_sector = False
         self.seq += 1
         return self.seq
+
+    def after(self, seq, n):
+        """Up to n events with a sequence number above seq, oldest first."""
+        out = []
+        try:
+            for _, sec in self.ring.heads():
+                got = [v for _, _, v in self.ring.records(sec, parse) if v[0] > seq]
+                out = got + out
+                if len(got) == 0 and out:
+                    break
+        finally:
+            self.ring.release()
+        out.sort()
+        return out[:n]
 
     def last(self, n):
         """The newest n events, oldest first: (seq, t, kind, value, detail)."""

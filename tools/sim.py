@@ -79,6 +79,17 @@ def sync_spec(text):
     return [seconds(t), iso_time(iso)]
 
 
+def host_port(text):
+    host, sep, port = text.rpartition(":")
+    try:
+        port = int(port)
+    except ValueError:
+        port = 0
+    if not sep or not host or not 0 < port < 65536:
+        raise argparse.ArgumentTypeError("broker is HOST:PORT, got %r" % text)
+    return [host, port]
+
+
 def setting_spec(text):
     k, sep, v = text.partition("=")
     if not sep or not k:
@@ -110,7 +121,8 @@ def parser():
     span.add_argument("--days", type=positive_number, metavar="D",
                       help="simulate D days of virtual time as fast as possible")
     p.add_argument("--speed", type=positive_number, metavar="K", default=1,
-                   help="without --hours/--days: run K times faster than real time")
+                   help="run in real time, K times faster; with --hours/--days, paced "
+                        "this way instead of as fast as possible")
     p.add_argument("--json", action="store_true",
                    help="one JSON object per line: status lines and events")
     p.add_argument("--report", type=positive_number, metavar="SECONDS",
@@ -150,12 +162,16 @@ def parser():
     p.add_argument("--plot", metavar="FILE.png",
                    help="with --hours/--days: draw credit, power, price and relay "
                         "state over the run (matplotlib)")
+    p.add_argument("--broker", type=host_port, metavar="HOST:PORT",
+                   help="MQTT broker of the head-end (needs --secrets once)")
+    p.add_argument("--secrets", metavar="FILE",
+                   help="the meter's secrets file, as `meterctl provision` writes it")
     p.add_argument("--heap", metavar="SIZE",
                    help="MicroPython heap size, e.g. 64k (default: the port's)")
     return p
 
 
-def config(args):
+def config(args, argv=None):
     if args.console and (args.hours or args.days or args.json):
         raise ValueError("--console runs in real time: no --hours/--days/--json")
     if args.pin is not None and not (4 <= len(args.pin) <= 12 and args.pin.isdigit()):
@@ -182,6 +198,15 @@ def config(args):
     settings = {}
     for k, v in args.set:
         settings[k] = parse_setting(k, v)
+    secrets = None
+    if args.secrets:
+        try:
+            with open(args.secrets) as f:
+                secrets = json.load(f)
+            bytes.fromhex(secrets["key"])
+            str(secrets["meter_id"])
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise ValueError("--secrets %s: not a meter secrets file (%s)" % (args.secrets, e))
     if args.plot and not (args.hours or args.days):
         raise ValueError("--plot needs --hours or --days")
     end = None
@@ -201,6 +226,8 @@ def config(args):
         "console": args.console, "pin": args.pin, "tariffs": tariffs,
         "start": args.start, "syncs": args.sync_at,
         "buttons": args.button_at, "settings": settings,
+        "broker": args.broker, "secrets": secrets,
+        "paced": end is not None and "--speed" in (argv if argv is not None else sys.argv),
         "live": not args.json and end is None and sys.stdout.isatty() and not args.console,
     }
 
@@ -209,7 +236,7 @@ def main(argv=None):
     p = parser()
     args = p.parse_args(argv)
     try:
-        cfg = config(args)
+        cfg = config(args, argv)
     except ValueError as e:
         p.error(str(e))
     # The configuration travels in the environment: the packaged micropython

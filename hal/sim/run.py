@@ -18,7 +18,9 @@ from firmware.calendar import format_iso
 from firmware.commands import Commands
 from firmware.console import Console
 from firmware.ledger import LedgerFault, Rejected
+from firmware.outbox import Outbox
 from firmware.ring import RingFault
+from firmware.sync import Sync
 from firmware.meter import mwh
 from hal.sim.flash import PowerCut
 from hal.sim.pulses import LoadProfile, parse_profile_csv
@@ -131,6 +133,10 @@ class Sim:
         self.next_report = self.report_ms
         self.app = None
         self.boot_pulses = None
+        self.sync = None
+        self.outbox = None
+        self.max_stall_ms = 0
+        self.hal.wifi.outages = cfg.get("wifi_outages", [])
 
     def wall(self, now_ms):
         return None if self.wall0 is None else self.wall0 + now_ms // 1000
@@ -148,6 +154,7 @@ class Sim:
             # what provisioning does on a real meter: a PIN only for a meter without one
             self.app.auth.set_pin(pin)
             self.app.emit({"event": "config", "detail": "pin"}, now)
+        self._provision(now)
         for tf in self.cfg.get("tariffs", []):
             if tf["version"] > max(t["version"] for t in self.app.tariffs()):
                 self.app.add_tariff(tf, now)
@@ -155,6 +162,44 @@ class Sim:
             self.app.settings.save(self.cfg["settings"])
             self.app.refresh(now)
         self.out.status(self.app.status(now), now)
+
+    def _provision(self, now):
+        """Secrets from `meterctl provision` and --broker, as provisioning
+        writes them on a real meter; then the sync, if a broker is set."""
+        app = self.app
+        sec = self.cfg.get("secrets") or {}
+        changes = {}
+        for k, key in (("meter_id", "meter_id"), ("key", "hc_key"),
+                       ("mqtt_user", "mqtt_user"), ("mqtt_pass", "mqtt_pass")):
+            if sec.get(k) and app.settings.get(key) != sec[k]:
+                changes[key] = sec[k]
+        if self.cfg.get("broker"):
+            host, port = self.cfg["broker"]
+            if (app.settings.get("mqtt_host"), app.settings.get("mqtt_port")) != (host, port):
+                changes["mqtt_host"], changes["mqtt_port"] = host, port
+        if changes:
+            app.settings.save(changes)
+        if sec.get("pin") and not app.auth.has_pin():
+            app.auth.set_pin(sec["pin"])
+        self.sync = None
+        s = app.settings
+        if s.get("mqtt_host") and s.get("meter_id") and s.get("hc_key"):
+            if self.outbox is None:
+                self.outbox = Outbox(self.hal.outbox_flash)
+            self.sync = Sync(app, Commands(app), self.hal.wifi, s.get("meter_id"),
+                             bytes.fromhex(s.get("hc_key")), s.get("mqtt_host"),
+                             s.get("mqtt_port"), s.get("mqtt_user") or None,
+                             s.get("mqtt_pass") or None, s.get("telemetry_s"), self.outbox)
+
+    def poll_network(self):
+        """The sync's share of the loop; the longest a call took is reported."""
+        if self.sync is None:
+            return
+        t = time.ticks_ms()
+        self.sync.poll(self.clock.now_ms(), t)
+        took = time.ticks_diff(time.ticks_ms(), t)
+        if took > self.max_stall_ms:
+            self.max_stall_ms = took
 
     def advance(self, until):
         """Run virtual time forward to `until`, stopping at every pulse,
@@ -203,9 +248,13 @@ class Sim:
         else:
             p = self.boot_pulses + self.hal.pulses.pulses
             wh = mwh(p, self.board.IMP_PER_KWH) / 1000
-        return {"true_pulses": p, "true_energy_wh": wh,
+        extra = {}
+        if self.sync is not None:
+            extra = {"mqtt": self.sync.stats, "max_sync_ms": self.max_stall_ms}
+        extra.update({"true_pulses": p, "true_energy_wh": wh,
                 "flash_writes": f.writes, "flash_bytes_written": f.bytes_written,
-                "flash_max_erases": max(f.erases)}
+                "flash_max_erases": max(f.erases)})
+        return extra
 
 
 class RealTime:
@@ -223,15 +272,18 @@ class RealTime:
         return int(self.elapsed * self.speed)
 
 
-def run_status(sim, out):
-    """Real time with a live status line until Ctrl-C."""
+def run_status(sim, out, end=None):
+    """Real time (K times faster with --speed) with a live status line, until
+    Ctrl-C or, when end is given, until virtual time reaches it."""
     rt = RealTime(sim.cfg.get("speed", 1))
     try:
-        while True:
-            sim.advance(rt.now())
-            if not out.json:
+        while end is None or sim.clock.now_ms() < end:
+            now = rt.now()
+            sim.advance(now if end is None or now < end else end)
+            sim.poll_network()
+            if not out.json and out.live:
                 out.status(sim.app.status(sim.clock.now_ms()), sim.clock.now_ms())
-            time.sleep_ms(100)
+            time.sleep_ms(20)
     except KeyboardInterrupt:
         pass
 
@@ -259,6 +311,7 @@ def run_console(sim):
         while True:
             now = rt.now()
             sim.advance(now)
+            sim.poll_network()
             console.tick(now)
             if not poll.poll(20):
                 continue
@@ -271,6 +324,7 @@ def run_console(sim):
             if console.action == "reboot":
                 sim.app.ledger.flush()
                 sim.boot()
+                console.cmds = Commands(sim.app)
                 console = Console(Commands(sim.app), sys.stdout.write,
                                   sim.clock.now_ms(), echo=saved is not None)
                 console.start()
@@ -293,10 +347,10 @@ def run(cfg):
         end = cfg.get("end_ms")
         if console:
             run_console(sim)
-        elif end is not None:
+        elif end is not None and not cfg.get("paced"):
             sim.advance(end)
         else:
-            run_status(sim, out)
+            run_status(sim, out, end)
         sim.app.ledger.flush()
         t = sim.clock.now_ms()
         out.status(sim.app.status(t), t, sim.final())

@@ -1,0 +1,14 @@
+# Simulated WiFi link: up, except in scripted outages (virtual time).
+
+
+class SimWifi:
+    def __init__(self, clock, outages=()):
+        self.clock = clock
+        self.outages = list(outages)   # [(from_ms, to_ms)]
+
+    def isconnected(self):
+        t = self.clock.now_ms()
+        for a, b in self.outages:
+            if a <= t < b:
+                return False
+        return True
