@@ -268,7 +268,11 @@ class Sync:
         except (ValueError, KeyError, TypeError):
             return self._reject(None, "malformed command", now_ms)
         if sig is None:
-            # unsigned: read-only, as anyone at the console
+            # unsigned: only what anyone may do at the console, and no arguments
+            # (`relay open` needs a technician, `relay` does not)
+            entry = self.commands.table.get(cmd)
+            if entry is not None and (entry[1] > ANYONE or args):
+                return self._reject(ctr, "signature required", now_ms)
             return self._reply(ctr, self.commands.run(Session(ANYONE, now_ms), [cmd] + args,
                                                       now_ms))
         try:

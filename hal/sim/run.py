@@ -252,6 +252,7 @@ class Sim:
         if self.sync is not None:
             extra = {"mqtt": self.sync.stats, "max_sync_ms": self.max_stall_ms}
         extra.update({"true_pulses": p, "true_energy_wh": wh,
+                      "events": self.app.log.seq if self.app else 0,
                 "flash_writes": f.writes, "flash_bytes_written": f.bytes_written,
                 "flash_max_erases": max(f.erases)})
         return extra

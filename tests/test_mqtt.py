@@ -1,0 +1,254 @@
+"""The MQTT sync against a real Mosquitto on loopback, and meterctl."""
+
+import json
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import paho.mqtt.client as mqtt
+import pytest
+
+from conftest import ROOT, Broker, SimResult
+
+SIM = [sys.executable, str(ROOT / "tools" / "sim.py")]
+
+
+def meterctl(broker, registry, *args, timeout=60):
+    return subprocess.run([sys.executable, str(ROOT / "tools" / "meterctl.py"), "--broker",
+                           broker, "--registry", str(registry)] + [str(a) for a in args],
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def provision(broker, tmp_path, name="m1", pin=None):
+    reg = tmp_path / "headend.json"
+    sec = tmp_path / ("%s.secrets.json" % name)
+    args = ["provision", "--id", name, "--out", sec] + (["--pin", pin] if pin else [])
+    r = meterctl(broker, reg, *args)
+    assert r.returncode == 0, r.stderr
+    return reg, sec
+
+
+def start_sim(*args):
+    return subprocess.Popen(SIM + [str(a) for a in args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def finish(p, timeout=120):
+    out, err = p.communicate(timeout=timeout)
+    r = SimResult(subprocess.CompletedProcess(p.args, p.returncode, out, err))
+    assert r.rc == 0, err[-3000:]
+    return r
+
+
+class Listener:
+    """A head-end subscriber with a persistent session: records every message."""
+
+    def __init__(self, broker, topic="meters/#", client_id="test-headend"):
+        self.msgs = []
+        self.lock = threading.Lock()
+        host, port = broker.split(":")
+        self.c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
+                             clean_session=False)
+        self.c.on_message = self._on
+        self.c.on_connect = lambda c, u, f, rc, p=None: c.subscribe(topic, qos=1)
+        self.c.reconnect_delay_set(0.1, 0.5)
+        self.c.connect(host, int(port), keepalive=10)
+        self.c.loop_start()
+        time.sleep(0.5)
+
+    def _on(self, client, userdata, msg):
+        with self.lock:
+            body = msg.payload.decode()
+            try:
+                body = json.loads(body)
+            except ValueError:
+                pass
+            self.msgs.append((msg.topic.split("/")[-1], body))
+
+    def of(self, kind):
+        with self.lock:
+            return [b for k, b in self.msgs if k == kind]
+
+    def close(self):
+        self.c.loop_stop()
+        self.c.disconnect()
+
+
+def test_telemetry_and_events_arrive(broker, tmp_path):
+    reg, sec = provision(broker.addr, tmp_path)
+    hear = Listener(broker.addr)
+    r = finish(start_sim("--broker", broker.addr, "--secrets", sec, "--load", 1000,
+                         "--hours", 0.25, "--speed", 300, "--json", "--set", "telemetry_s=60",
+                         "--start", "2026-11-30T10:00:00Z"))
+    time.sleep(0.5)
+    hear.close()
+    tele = hear.of("telemetry")
+    assert len(tele) >= 10
+    t = tele[-1]
+    for k in ("tseq", "t", "credit", "energy_wh", "power_w", "relay", "state", "clock"):
+        assert k in t
+    assert t["clock"] == "synced" and t["relay"] == "closed" and t["power_w"] == 1000
+    events = hear.of("events")
+    assert [e["seq"] for e in events][:2] == [1, 2] and events[0]["event"] == "boot"
+    assert "online" in hear.of("status")
+    assert r.last["mqtt"]["failures"] == 0
+
+
+def test_signed_topup_once_replay_and_forgery_rejected(broker, tmp_path):
+    reg, sec = provision(broker.addr, tmp_path)
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())   # the meter's time source
+    p = start_sim("--broker", broker.addr, "--secrets", sec, "--hours", 0.004, "--speed", 1,
+                  "--credit", 1000, "--json", "--start", now)
+    time.sleep(2)
+    ok = meterctl(broker.addr, reg, "topup", "m1", 500, "--ref", "PAY-1")
+    assert ok.returncode == 0 and "credit=1500" in ok.stdout, ok.stdout + ok.stderr
+    again = meterctl(broker.addr, reg, "topup", "m1", 500, "--ref", "PAY-1")
+    assert again.returncode == 1 and "duplicate top-up reference" in again.stdout
+    # replay the exact signed message, and forge one
+    key = json.loads(reg.read_text())["meters"]["m1"]["key"]
+    sys.path.insert(0, str(ROOT))
+    from firmware.signing import canonical, hmac_sha256
+    ctr = json.loads(reg.read_text())["meters"]["m1"]["ctr"]
+    args = ["700", "PAY-2"]
+    good = {"ctr": ctr + 1, "exp": 0, "cmd": "topup", "args": args,
+            "sig": hmac_sha256(bytes.fromhex(key), canonical("m1", ctr + 1, 0, "topup",
+                                                             args)).hex()}
+    replies = []
+    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="attacker")
+    c.on_message = lambda cl, u, m: replies.append(json.loads(m.payload))
+    host, port = broker.addr.split(":")
+    c.connect(host, int(port))
+    c.subscribe("meters/m1/reply", qos=1)
+    c.loop_start()
+    time.sleep(0.3)
+    forged = dict(good, sig="00" * 32)
+    wrong_key = dict(good, sig=hmac_sha256(b"k" * 32, canonical("m1", ctr + 1, 0, "topup",
+                                                                 args)).hex())
+    tampered = dict(good, args=["70000", "PAY-2"])
+    expired = dict(good, ctr=ctr + 5, exp=1000)
+    expired["sig"] = hmac_sha256(bytes.fromhex(key), canonical("m1", ctr + 5, 1000, "topup",
+                                                               args)).hex()
+    unsigned = {"ctr": ctr + 9, "cmd": "topup", "args": args}
+    for msg in (forged, wrong_key, tampered, good, good, expired, unsigned):
+        c.publish("meters/m1/cmd", json.dumps(msg), qos=1)
+        time.sleep(0.3)
+    c.publish("meters/m1/cmd", b"\xff{not json", qos=1)
+    time.sleep(1)
+    c.loop_stop()
+    c.disconnect()
+    r = finish(p)
+    errs = [x.get("error", "") for x in replies]
+    assert errs[0] == errs[1] == errs[2] == "bad signature"
+    assert replies[3]["ok"] is True and "credit=2200" in replies[3]["lines"]
+    assert errs[4].startswith("replayed command")
+    assert "expired" in errs[5]                       # the meter's clock is synced
+    assert errs[6] == "signature required"
+    assert errs[7] == "malformed command"
+    rejected = [e for e in r.events if e["event"] == "cmd_rejected"]
+    assert len(rejected) >= 6
+    assert r.last["credit"] == 2200                  # once each, nothing more
+
+
+def test_broker_restart_loses_no_event(tmp_path):
+    b = Broker(tmp_path).start()
+    reg, sec = provision(b.addr, tmp_path)
+    hear = Listener(b.addr)
+    topups = []
+    for i in range(1, 120):
+        topups += ["--topup", "%d:1:E%d" % (i, i)]
+    p = start_sim("--broker", b.addr, "--secrets", sec, "--hours", 0.035, "--speed", 20,
+                  "--json", "--report", 10, *topups)
+    time.sleep(2.5)
+    b.kill()                       # mid-stream
+    time.sleep(1.5)
+    b.start()                      # same port, persistent sessions reloaded
+    r = finish(p)
+    time.sleep(3)
+    hear.close()
+    b.stop()
+    seqs = sorted({e["seq"] for e in hear.of("events")})
+    assert r.last["mqtt"]["failures"] >= 1
+    assert seqs == list(range(1, r.last["events"] + 1))
+
+
+def test_reboot_while_offline_delivers_queued_events(broker, tmp_path):
+    reg, sec = provision(broker.addr, tmp_path)
+    img = tmp_path / "m.img"
+    dead = "127.0.0.1:9"         # nothing listens: the meter is offline
+    r1 = finish(start_sim("--broker", dead, "--secrets", sec, "--flash", img, "--hours", 0.01,
+                          "--speed", 30, "--json", "--topup", "5:100:OFF-1",
+                          "--topup", "10:100:OFF-2"))
+    assert r1.last["mqtt"]["sent"] == 0
+    queued = r1.last["events"]
+    hear = Listener(broker.addr)
+    r2 = finish(start_sim("--broker", broker.addr, "--flash", img, "--hours", 0.005,
+                          "--speed", 5, "--json"))
+    time.sleep(0.5)
+    hear.close()
+    seqs = [e["seq"] for e in hear.of("events")]
+    assert seqs[:queued] == list(range(1, queued + 1))
+    assert {e["detail"] for e in hear.of("events") if e["event"] == "topup"} >= {"OFF-1", "OFF-2"}
+    assert sorted(set(seqs)) == list(range(1, r2.last["events"] + 1))
+
+
+def test_silent_broker_does_not_delay_the_relay_cut(tmp_path):
+    """A TCP listener that accepts and never answers: the meter must still
+    cut the supply on the pulse that exhausts the credit."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(16)
+    port = srv.getsockname()[1]
+    held = []
+    stop = threading.Event()
+
+    def accept():
+        srv.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(srv.accept()[0])     # hold it open, say nothing
+            except OSError:
+                pass
+    threading.Thread(target=accept, daemon=True).start()
+    sec = tmp_path / "s.json"
+    sec.write_text(json.dumps({"meter_id": "silent", "key": "11" * 32}))
+    try:
+        # 10 kW: a pulse every 225 ms; 100 minor units at 2000/kWh last 18 s
+        r = finish(start_sim("--broker", "127.0.0.1:%d" % port, "--secrets", sec,
+                             "--load", 10000, "--credit", 100, "--price", 2000,
+                             "--hours", 0.006, "--speed", 1, "--json"))
+    finally:
+        stop.set()
+        for s in held:
+            s.close()
+        srv.close()
+    assert held, "the meter never tried the silent broker"
+    assert r.last["mqtt"]["failures"] >= 1 and r.last["mqtt"]["sent"] == 0
+    assert r.last["max_sync_ms"] < 1000
+    opened = [e for e in r.events if e["event"] == "relay" and e["relay"] == "open"]
+    assert opened and abs(opened[0]["t"] - 18) <= 0.225
+    assert r.last["pulses"] == 80 and r.last["credit"] == 0    # not one pulse over
+
+
+def test_meterctl_read_relay_config_and_tariff(broker, tmp_path):
+    reg, sec = provision(broker.addr, tmp_path, pin="2468")
+    assert json.loads(sec.read_text())["pin"] == "2468"
+    p = start_sim("--broker", broker.addr, "--secrets", sec, "--hours", 0.006, "--speed", 1,
+                  "--json")
+    time.sleep(2)
+    rd = meterctl(broker.addr, reg, "read", "m1")
+    assert rd.returncode == 0 and "credit=5000" in rd.stdout and "pin=set" in rd.stdout
+    rl = meterctl(broker.addr, reg, "relay", "m1", "open")
+    assert rl.returncode == 0 and "relay_mode=open" in rl.stdout
+    cf = meterctl(broker.addr, reg, "config", "m1", "low_credit", "900")
+    assert cf.returncode == 0 and "low_credit=900" in cf.stdout
+    bad = meterctl(broker.addr, reg, "config", "m1", "colour", "blue")
+    assert bad.returncode == 1 and "unknown setting" in bad.stdout
+    tf = meterctl(broker.addr, reg, "tariff", "m1", ROOT / "examples" / "tariffs" / "block.json")
+    assert tf.returncode == 0 and '"kind": "block"' in tf.stdout
+    watch = meterctl(broker.addr, reg, "watch", "m1", "--seconds", 2)
+    assert watch.returncode == 0 and '"topic": "status", "msg": "online"' in watch.stdout
+    unknown = meterctl(broker.addr, reg, "topup", "nobody", 5)
+    assert unknown.returncode != 0 and "unknown meter" in unknown.stderr
+    finish(p)
