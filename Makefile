@@ -6,21 +6,30 @@ STAMP := $(VENV)/.setup-done
 # plain `make sim`: a meter with a 1 kW load whose serial console is this terminal
 ARGS ?= --console --load 1000
 
-.PHONY: setup sim test bench clean
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: setup sim test bench clean stop-broker
 
 setup: $(STAMP)
 
 $(STAMP): requirements.txt requirements-stubs.txt tools/fetch_umqtt.py
 	@$(PYTHON) -m venv --help >/dev/null 2>&1 || \
-		(apt-get update -q && apt-get install -y -q python3-venv)
+		($(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q python3-venv)
+	@command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || \
+		($(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q mosquitto mosquitto-clients)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q -r requirements.txt
 	$(PY) -m pip install -q --upgrade --target $(VENV)/esp32-stubs -r requirements-stubs.txt
 	$(PY) tools/fetch_umqtt.py
 	touch $(STAMP)
 
+# the demo meter sim-0001 talks to a local broker (found, or started here), so
+# `tools/meterctl.py topup sim-0001 10` works from a second terminal
 sim: setup
-	$(PY) tools/sim.py $(ARGS)
+	$(PY) tools/sim.py $$($(PY) tools/localbroker.py) $(ARGS)
+
+stop-broker:
+	-kill $$(cat build/mosquitto.pid) 2>/dev/null; rm -f build/mosquitto.pid
 
 test: setup
 	$(PY) -m pytest -q tests

@@ -24,10 +24,16 @@ import time
 import uuid
 from pathlib import Path
 
-import paho.mqtt.client as mqtt
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import mp  # noqa: E402
+
+try:
+    import paho.mqtt.client as mqtt
+except ImportError:   # run with a Python that lacks paho: use the project's venv
+    venv_py = mp.VENV / "bin" / "python"
+    if venv_py.exists() and Path(sys.executable) != venv_py:
+        os.execv(str(venv_py), [str(venv_py)] + sys.argv)
+    raise SystemExit("meterctl needs paho-mqtt: run `make setup` first")
 
 sys.path.insert(0, str(mp.ROOT))
 from firmware.signing import canonical, hmac_sha256  # noqa: E402

@@ -1,0 +1,67 @@
+#!/usr/bin/env python3
+"""For `make sim`: find or start a local MQTT broker on 127.0.0.1:1883 and make
+sure the demo meter sim-0001 is provisioned. Prints the sim.py flags to use.
+
+A broker already listening there is used as it is. Otherwise Mosquitto (from
+apt, installed by `make setup`) is started in the background; its pid is in
+build/mosquitto.pid and `make stop-broker` ends it."""
+
+import json
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import mp  # noqa: E402
+
+HOST, PORT = "127.0.0.1", 1883
+BUILD = mp.ROOT / "build"
+METER = "sim-0001"
+
+
+def listening():
+    try:
+        socket.create_connection((HOST, PORT), 0.3).close()
+        return True
+    except OSError:
+        return False
+
+
+def start_mosquitto():
+    exe = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+    if not Path(exe).exists():
+        sys.exit("no broker on %s:%d and mosquitto is not installed (make setup)" % (HOST, PORT))
+    BUILD.mkdir(exist_ok=True)
+    conf = BUILD / "mosquitto.conf"
+    conf.write_text("listener %d %s\nallow_anonymous true\npersistence true\n"
+                    "persistence_location %s/\n" % (PORT, HOST, BUILD))
+    log = open(BUILD / "mosquitto.log", "ab")
+    p = subprocess.Popen([exe, "-c", str(conf)], stdout=log, stderr=log,
+                         start_new_session=True)
+    (BUILD / "mosquitto.pid").write_text(str(p.pid))
+    for _ in range(50):
+        if listening():
+            return
+        time.sleep(0.1)
+    sys.exit("mosquitto did not start; see build/mosquitto.log")
+
+
+def main():
+    if not listening():
+        start_mosquitto()
+    secrets = BUILD / ("%s.secrets.json" % METER)
+    reg = BUILD / "headend.json"
+    known = reg.exists() and METER in json.loads(reg.read_text()).get("meters", {})
+    if not (secrets.exists() and known):
+        subprocess.run([sys.executable, str(mp.ROOT / "tools" / "meterctl.py"), "provision",
+                        "--id", METER, "--out", str(secrets), "--force"],
+                       check=True, stdout=subprocess.DEVNULL)
+    print("--broker %s:%d --secrets %s --flash %s" % (HOST, PORT, secrets,
+                                                     BUILD / ("%s.img" % METER)))
+
+
+if __name__ == "__main__":
+    main()
