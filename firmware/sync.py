@@ -17,7 +17,7 @@ import json
 import os
 import time
 
-from firmware.commands import HEADEND, Session, ANYONE
+from firmware.commands import ANYONE, HEADEND, Result, Session
 from firmware.eventlog import kind_name
 from firmware.meter import wh_text
 from firmware.signing import canonical, hmac_sha256, same
@@ -112,6 +112,7 @@ class Sync:
         self.next_tele = None      # meter ms of the next telemetry snapshot
         self.inbox = []            # commands received, not yet run
         self.batch = []            # events read from the log, not yet sent
+        self.tele_batch = []       # telemetry read from the outbox, not yet sent
         self.last_ping = 0
         self.stats = {"connects": 0, "failures": 0, "sent": 0, "rejected": 0}
 
@@ -129,6 +130,7 @@ class Sync:
                 pass
         self.client = None
         self.batch = []
+        self.tele_batch = []
         # exponential backoff with +-50 % jitter, so a fleet does not stampede
         jitter = int.from_bytes(os.urandom(2), "little") % (self.backoff + 1)
         self.next_try = real_ms + self.backoff // 2 + jitter
@@ -211,11 +213,12 @@ class Sync:
             self.stats["sent"] += 1
             return True
         if ob.acked_tele < ob.tseq:
-            tele = ob.telemetry_after(ob.acked_tele, 1)
-            if not tele:
-                ob.save_cursor(ob.acked_event, ob.tseq)
-                return True
-            tseq, t, credit, pulses, power, relay, state = tele[0]
+            if not self.tele_batch:
+                self.tele_batch = ob.telemetry_after(ob.acked_tele, BATCH)
+                if not self.tele_batch:   # overwritten by newer ones: skip the gap
+                    ob.save_cursor(ob.acked_event, ob.tseq)
+                    return True
+            tseq, t, credit, pulses, power, relay, state = self.tele_batch.pop(0)
             self.client.publish(self.base + "telemetry", json.dumps(
                 {"tseq": tseq, "t": t, "credit": credit,
                  "energy_wh": wh_text(pulses, self.app.ledger.imp), "pulses": pulses,
@@ -289,4 +292,22 @@ class Sync:
         if exp and self.app.clock.synced and self.app.clock.now(now_ms) > exp:
             return self._reject(ctr, "expired command", now_ms)
         s.save({"hc_ctr": ctr})      # before running: never twice, whatever happens
+        if cmd == "resend":
+            return self._resend(ctr, args)
         self._reply(ctr, self.commands.run(Session(HEADEND, now_ms), [cmd] + args, now_ms))
+
+    def _resend(self, ctr, args):
+        """The head-end missed events (a broker that crashed after it had
+        acknowledged them): publish again from event FROM, while the log
+        still holds it."""
+        try:
+            first = int(args[0])
+            if len(args) != 1 or first < 1:
+                raise ValueError
+        except (ValueError, IndexError):
+            return self._reply(ctr, error="usage: resend FROM_SEQ")
+        ob = self.outbox
+        if first - 1 < ob.acked_event:
+            ob.save_cursor(first - 1, ob.acked_tele)
+            self.batch = []
+        self._reply(ctr, Result(["resend_from=%d" % first]))

@@ -92,7 +92,7 @@ class Broker:
         self.dir = Path(workdir)
         self.conf = self.dir / "mosquitto.conf"
         self.conf.write_text(
-            "listener %d 127.0.0.1\nallow_anonymous true\npersistence true\n"
+            "listener %d 127.0.0.1\nallow_anonymous true\nset_tcp_nodelay true\npersistence true\n"
             "persistence_location %s/\nautosave_interval 1\n" % (self.port, self.dir))
         self.proc = None
 

@@ -36,7 +36,8 @@ def start_mosquitto():
         sys.exit("no broker on %s:%d and mosquitto is not installed (make setup)" % (HOST, PORT))
     BUILD.mkdir(exist_ok=True)
     conf = BUILD / "mosquitto.conf"
-    conf.write_text("listener %d %s\nallow_anonymous true\npersistence true\n"
+    conf.write_text("listener %d %s\nallow_anonymous true\nset_tcp_nodelay true\n"
+                    "persistence true\n"
                     "persistence_location %s/\n" % (PORT, HOST, BUILD))
     log = open(BUILD / "mosquitto.log", "ab")
     p = subprocess.Popen([exe, "-c", str(conf)], stdout=log, stderr=log,

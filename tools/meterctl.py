@@ -8,6 +8,7 @@
     meterctl relay METER open|close|auto|reset
     meterctl tariff METER FILE.json
     meterctl config METER KEY VALUE
+    meterctl resend METER SEQ                               publish events again from SEQ
 
 Every command that changes money, relay or configuration is signed with the
 meter's key (HMAC-SHA256) and carries a counter above every earlier one. The
@@ -80,11 +81,20 @@ def host_port(text):
         raise argparse.ArgumentTypeError("broker is HOST:PORT, got %r" % text)
 
 
-def connect(broker, client_id=None):
+def connect(broker, client_id=None, clean=True):
     c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2,
-                    client_id=client_id or "meterctl-" + uuid.uuid4().hex[:8])
-    c.connect(broker[0], broker[1], keepalive=30)
+                    client_id=client_id or "meterctl-" + uuid.uuid4().hex[:8],
+                    clean_session=clean)
+    c.connect(broker[0], broker[1], keepalive=10)
+    nodelay(c)
     return c
+
+
+def nodelay(client):
+    """paho leaves Nagle on: a command sent while the last PUBACK is still
+    unacknowledged at TCP level would wait for the broker's delayed ACK."""
+    import socket
+    client.socket().setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 def signed(reg, mid, cmd, args):
@@ -165,9 +175,13 @@ def cmd_provision(a, reg):
 
 
 def cmd_watch(a, reg):
-    """Print telemetry and events as they come; events are de-duplicated by
-    their sequence number and a gap is reported."""
-    seen = {mid: m.get("seen", 0) for mid, m in reg.data["meters"].items()}
+    """Print telemetry and events as they come. Events are de-duplicated by
+    their sequence number; a gap is reported and, for a meter in the registry,
+    asked for again with a signed `resend` (a broker that crashed may have
+    lost events it had already acknowledged to the meter)."""
+    seen = {}           # meter -> set of event seqs printed this run
+    top = {mid: m.get("seen", 0) for mid, m in reg.data["meters"].items()}
+    asked = {}          # meter -> first seq asked for again
 
     def on_message(client, userdata, msg):
         parts = msg.topic.split("/")
@@ -180,21 +194,29 @@ def cmd_watch(a, reg):
             return
         if kind == "events":
             seq = body.get("seq", 0)
-            last = seen.get(mid, 0)
-            if seq <= last:
+            got = seen.setdefault(mid, set())
+            if seq in got or (not got and seq <= top.get(mid, 0)):
                 return                        # a redelivery: already have it
-            if seq != last + 1 and last:
+            last = max(got) if got else top.get(mid, 0)
+            got.add(seq)
+            if last and seq > last + 1:
                 print(json.dumps({"meter": mid, "gap": [last + 1, seq - 1]}), flush=True)
-            seen[mid] = seq
-            if mid in reg.data["meters"]:
+                if mid in reg.data["meters"] and asked.get(mid) != last + 1:
+                    asked[mid] = last + 1
+                    client.publish("meters/%s/cmd" % mid, json.dumps(
+                        signed(reg, mid, "resend", [str(last + 1)])), qos=1)
+            if mid in reg.data["meters"] and seq > reg.data["meters"][mid].get("seen", 0):
                 reg.data["meters"][mid]["seen"] = seq
                 reg.save()
         print(json.dumps({"meter": mid, "topic": kind, "msg": body}), flush=True)
 
-    c = connect(a.broker)
+    c = connect(a.broker, "meterctl-watch" if a.persistent else None,
+                clean=not a.persistent)
     c.on_message = on_message
     topic = "meters/%s/#" % (a.meter or "+")
+    c.on_connect = lambda cl, u, f, rc, p=None: cl.subscribe(topic, qos=1)
     c.subscribe(topic, qos=1)
+    c.reconnect_delay_set(0.2, 2)
     end = time.time() + a.seconds if a.seconds else None
     c.loop_start()
     try:
@@ -230,6 +252,9 @@ def main(argv=None):
     w = sub.add_parser("watch", help="stream telemetry and events")
     w.add_argument("meter", nargs="?")
     w.add_argument("--seconds", type=float, help="stop after this long")
+    w.add_argument("--persistent", action="store_true",
+                   help="a persistent session (client id meterctl-watch): the broker "
+                        "keeps what arrives while watch is away")
     rl = sub.add_parser("relay", help="signed relay command")
     rl.add_argument("meter")
     rl.add_argument("action", choices=["open", "close", "auto", "reset"])
@@ -240,6 +265,9 @@ def main(argv=None):
     cf.add_argument("meter")
     cf.add_argument("key")
     cf.add_argument("value")
+    rs = sub.add_parser("resend", help="ask the meter to publish its events again from SEQ")
+    rs.add_argument("meter")
+    rs.add_argument("seq", type=int)
     a = p.parse_args(argv)
     reg = Registry(a.registry)
     if a.what == "provision":
@@ -253,6 +281,8 @@ def main(argv=None):
             p.error("AMOUNT must be positive")
         args = [str(a.amount), a.ref or "mc-" + uuid.uuid4().hex[:16]]
         return show(call(a.broker, a.meter, signed(reg, a.meter, "topup", args)))
+    if a.what == "resend":
+        return show(call(a.broker, a.meter, signed(reg, a.meter, "resend", [str(a.seq)])))
     if a.what == "relay":
         return show(call(a.broker, a.meter, signed(reg, a.meter, "relay", [a.action])))
     if a.what == "tariff":

@@ -154,13 +154,13 @@ class Sim:
             # what provisioning does on a real meter: a PIN only for a meter without one
             self.app.auth.set_pin(pin)
             self.app.emit({"event": "config", "detail": "pin"}, now)
-        self._provision(now)
         for tf in self.cfg.get("tariffs", []):
             if tf["version"] > max(t["version"] for t in self.app.tariffs()):
                 self.app.add_tariff(tf, now)
         if self.cfg.get("settings"):
             self.app.settings.save(self.cfg["settings"])
             self.app.refresh(now)
+        self._provision(now)
         self.out.status(self.app.status(now), now)
 
     def _provision(self, now):
