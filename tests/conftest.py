@@ -1,6 +1,7 @@
 """Helpers: every test runs the firmware inside the real MicroPython unix port."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -93,7 +94,10 @@ class Broker:
         self.conf = self.dir / "mosquitto.conf"
         self.conf.write_text(
             "listener %d 127.0.0.1\nallow_anonymous true\nset_tcp_nodelay true\npersistence true\n"
-            "persistence_location %s/\nautosave_interval 1\n" % (self.port, self.dir))
+            "persistence_location %s/\nautosave_interval 1\n" % (self.port, self.dir)
+            # as root, mosquitto would drop to its own user, which cannot read
+            # the test's private temp folder
+            + ("user root\n" if os.geteuid() == 0 else ""))
         self.proc = None
 
     @property

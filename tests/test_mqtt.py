@@ -264,3 +264,43 @@ def test_meterctl_read_relay_config_and_tariff(broker, tmp_path):
     unknown = meterctl(broker.addr, reg, "topup", "nobody", 5)
     assert unknown.returncode != 0 and "unknown meter" in unknown.stderr
     finish(p)
+
+
+def test_wifi_drop_queues_and_delivers(broker, tmp_path):
+    reg, sec = provision(broker.addr, tmp_path)
+    hear = Listener(broker.addr, "meters/m1/events", "wifi-check")
+    r = finish(start_sim("--broker", broker.addr, "--secrets", sec, "--hours", 0.1,
+                         "--speed", 60, "--json", "--wifi-down", "60:240",
+                         "--topup", "100:5:W1", "--topup", "200:5:W2"))
+    time.sleep(0.5)
+    hear.close()
+    seqs = [e["seq"] for e in hear.of("events")]
+    assert sorted(set(seqs)) == list(range(1, r.last["events"] + 1))
+    assert {e["detail"] for e in hear.of("events")} >= {"W1", "W2"}
+
+
+def test_per_meter_mqtt_credentials(tmp_path):
+    """A broker that demands a user name and password: the meter's from its
+    secrets get in, a wrong password does not."""
+    b = Broker(tmp_path)
+    pw = tmp_path / "passwd"
+    subprocess.run(["mosquitto_passwd", "-b", "-c", str(pw), "m1", "s3cret"], check=True)
+    b.conf.write_text(b.conf.read_text().replace("allow_anonymous true",
+                                                 "allow_anonymous false\npassword_file %s" % pw))
+    b.start()
+    try:
+        reg = tmp_path / "headend.json"
+        good = tmp_path / "good.json"
+        r = meterctl(b.addr, reg, "provision", "--id", "m1", "--out", good,
+                     "--mqtt-user", "m1", "--mqtt-pass", "s3cret")
+        assert r.returncode == 0
+        bad = tmp_path / "bad.json"
+        bad.write_text(json.dumps(dict(json.loads(good.read_text()), mqtt_pass="wrong")))
+        ok = finish(start_sim("--broker", b.addr, "--secrets", good, "--hours", 0.002,
+                              "--speed", 1, "--json"))
+        no = finish(start_sim("--broker", b.addr, "--secrets", bad, "--hours", 0.002,
+                              "--speed", 1, "--json"))
+    finally:
+        b.stop()
+    assert ok.last["mqtt"]["connects"] == 1 and ok.last["mqtt"]["sent"] > 0
+    assert no.last["mqtt"]["connects"] == 0 and no.last["mqtt"]["failures"] >= 1

@@ -114,3 +114,24 @@ def test_event_log_ring_keeps_the_newest_and_survives_a_torn_record():
     assert r["boot_last"] == sorted(r["boot_last"])
     assert r["after_cut"][-1][:4] == [101, 6, 0, 42]
     assert r["after_cut"][0][0] == 100
+
+
+BACKOFF = """
+import json
+from firmware.sync import Sync, BACKOFF_MIN_MS, BACKOFF_MAX_MS
+s = Sync(None, None, None, "m", b"k", "127.0.0.1", 1)
+waits = []
+for i in range(12):
+    s._fail(0, "x")
+    waits.append(s.next_try)
+print(json.dumps({"waits": waits, "min": BACKOFF_MIN_MS, "max": BACKOFF_MAX_MS}))
+"""
+
+
+def test_reconnect_backoff_doubles_with_jitter_up_to_a_minute():
+    r = mp_json(BACKOFF)
+    w, lo, hi = r["waits"], r["min"], r["max"]
+    base = [min(lo << i, hi) for i in range(12)]
+    for wait, b in zip(w, base):
+        assert b // 2 <= wait <= b + b // 2 + 1      # +-50 % around the step
+    assert w[-1] <= hi * 3 // 2 and len(set(w)) > 6   # capped, and not all alike

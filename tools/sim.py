@@ -79,6 +79,16 @@ def sync_spec(text):
     return [seconds(t), iso_time(iso)]
 
 
+def outage_spec(text):
+    a, sep, b = text.partition(":")
+    if not sep:
+        raise argparse.ArgumentTypeError("outage is FROM:TO seconds, got %r" % text)
+    a, b = seconds(a), seconds(b)
+    if b <= a:
+        raise argparse.ArgumentTypeError("outage must end after it starts: %r" % text)
+    return [a, b]
+
+
 def host_port(text):
     host, sep, port = text.rpartition(":")
     try:
@@ -166,6 +176,9 @@ def parser():
                    help="MQTT broker of the head-end (needs --secrets once)")
     p.add_argument("--secrets", metavar="FILE",
                    help="the meter's secrets file, as `meterctl provision` writes it")
+    p.add_argument("--wifi-down", type=outage_spec, action="append", default=[],
+                   metavar="FROM:TO", help="WiFi is down between these virtual seconds "
+                                           "(repeatable)")
     p.add_argument("--heap", metavar="SIZE",
                    help="MicroPython heap size, e.g. 64k (default: the port's)")
     return p
@@ -226,7 +239,7 @@ def config(args, argv=None):
         "console": args.console, "pin": args.pin, "tariffs": tariffs,
         "start": args.start, "syncs": args.sync_at,
         "buttons": args.button_at, "settings": settings,
-        "broker": args.broker, "secrets": secrets,
+        "broker": args.broker, "secrets": secrets, "wifi_outages": args.wifi_down,
         "paced": end is not None and "--speed" in (argv if argv is not None else sys.argv),
         "live": not args.json and end is None and sys.stdout.isatty() and not args.console,
     }
