@@ -76,17 +76,7 @@ class EventLog:
 
     def after(self, seq, n):
         """Up to n events with a sequence number above seq, oldest first."""
-        out = []
-        try:
-            for _, sec in self.ring.heads():
-                got = [v for _, _, v in self.ring.records(sec, parse) if v[0] > seq]
-                out = got + out
-                if len(got) == 0 and out:
-                    break
-        finally:
-            self.ring.release()
-        out.sort()
-        return out[:n]
+        return self.ring.newest(parse, lambda tag, v: v[0] > seq)[:n]
 
     def last(self, n):
         """The newest n events, oldest first: (seq, t, kind, value, detail)."""

@@ -94,15 +94,4 @@ class Outbox:
     def telemetry_after(self, tseq, n):
         """Up to n queued telemetry snapshots after tseq, oldest first:
         (tseq, t, credit, pulses, power_w, relay, state)."""
-        out = []
-        try:
-            for _, sec in self.ring.heads():
-                got = [v for _, tag, v in self.ring.records(sec, parse)
-                       if tag == TAG_TELE and v[0] > tseq]
-                out = got + out
-                if len(got) == 0 and out:
-                    break
-        finally:
-            self.ring.release()
-        out.sort()
-        return out[:n]
+        return self.ring.newest(parse, lambda tag, v: tag == TAG_TELE and v[0] > tseq)[:n]

@@ -188,6 +188,22 @@ class SectorRing:
                 return False
         return True
 
+    def newest(self, parse, keep):
+        """Values of the records for which keep(tag, value) holds, sorted, read
+        from the newest sector back until a sector holds none of them (after
+        one did): the tail of a journal, e.g. everything after a sequence number."""
+        out = []
+        try:
+            for _, sec in self.heads():
+                got = [v for _, tag, v in self.records(sec, parse) if keep(tag, v)]
+                out = got + out
+                if not got and out:
+                    break
+        finally:
+            self.release()
+        out.sort()
+        return out
+
     # -- writing -------------------------------------------------------------
 
     def open_next(self, first):
