@@ -1,0 +1,151 @@
+"""OpenPAYGO Token: the firmware's decoder (on the unix port) against the
+reference library `openpaygo` (CPython) that we did not write."""
+
+import json
+import random
+
+from openpaygo.token_decode import OpenPAYGOTokenDecoder as RefDecoder
+from openpaygo.token_encode import OpenPAYGOTokenEncoder as RefEncoder
+from openpaygo.token_shared import OpenPAYGOTokenShared, TokenType
+
+from conftest import mp_json
+
+KINDS = [TokenType.ADD_TIME, TokenType.SET_TIME, TokenType.DISABLE_PAYG, TokenType.COUNTER_SYNC]
+
+
+def ref_decode(token, key_hex, count, used, start, restricted):
+    """The reference's outcome; its extended decoder raises on some invalid
+    tokens (an unset local variable), which is an INVALID token."""
+    try:
+        value, kind, n, new_used = RefDecoder.decode_token(
+            token, key_hex, count, list(used), start, 1, restricted)
+    except (NameError, UnboundLocalError):
+        return [TokenType.INVALID, None, None, sorted(used)]
+    if new_used is None:
+        new_used = used
+    return [kind, None if value is None else int(value), n, sorted(new_used)]
+
+
+def gen(key_hex, start, target, kind, value, restricted, extended):
+    """A token that lands on count `target` (even for ADD, odd otherwise)."""
+    n, tok = RefEncoder.generate_token(key_hex, target - 1, value, kind, start, 1,
+                                       restricted, extended)
+    assert n == target
+    return tok
+
+
+def random_case(rng):
+    key_hex = "%032x" % rng.getrandbits(128)
+    derived = rng.random() < 0.3
+    start = (OpenPAYGOTokenShared.generate_starting_code(bytes.fromhex(key_hex)) if derived
+             else rng.randrange(100000000, 999999999))
+    restricted = rng.random() < 0.3
+    extended = rng.random() < 0.3
+    last = rng.randrange(0, 200)
+    used = sorted({last} | {c for c in range(max(0, last - 16), last) if rng.random() < 0.4})
+    kind = rng.choice(KINDS if not extended else KINDS[:2])
+    # where the token lands relative to the meter's count: ahead, behind, far
+    where = rng.random()
+    if where < 0.55:
+        target = last + rng.randrange(1, 60)
+    elif where < 0.8:
+        target = max(1, last - rng.randrange(0, 20))
+    elif where < 0.9:
+        target = last + rng.randrange(64, 110)
+    else:
+        target = last + rng.randrange(1, 30)
+    want_odd = kind != TokenType.ADD_TIME
+    if target % 2 != want_odd:
+        target += 1
+    value = None
+    if kind in (TokenType.ADD_TIME, TokenType.SET_TIME):
+        value = rng.randrange(0, 999999 if extended else 996)
+    tok = gen(key_hex, start, target, kind, value, restricted, extended)
+    if where >= 0.9:                       # a typo: one digit changed
+        digits = "1234" if restricted else "0123456789"
+        i = rng.randrange(len(tok))
+        tok = tok[:i] + rng.choice([d for d in digits if d != tok[i]]) + tok[i + 1:]
+    return {"token": tok, "key": key_hex, "count": last, "used": used, "start": start,
+            "restricted": restricted}
+
+
+def run_batch(tmp_path, cases, name):
+    path = tmp_path / (name + ".json")
+    path.write_text(json.dumps(cases))
+    return mp_json("tests/mp/token_batch.py", path, timeout=900, heap="32m")
+
+
+def test_thousands_of_reference_tokens_decode_identically(tmp_path):
+    rng = random.Random(20261127)
+    cases = [random_case(rng) for _ in range(2500)]
+    got = run_batch(tmp_path, cases, "random")
+    kinds = {}
+    for c, mine in zip(cases, got):
+        want = ref_decode(c["token"], c["key"], c["count"], c["used"], c["start"],
+                          c["restricted"])
+        assert mine == want, (c, mine, want)
+        kinds[want[0]] = kinds.get(want[0], 0) + 1
+    # every outcome was exercised
+    for k in (TokenType.ADD_TIME, TokenType.SET_TIME, TokenType.DISABLE_PAYG,
+              TokenType.COUNTER_SYNC, TokenType.INVALID, TokenType.ALREADY_USED):
+        assert kinds.get(k, 0) >= 20, kinds
+
+
+def sequence(key_hex, start, restricted, steps):
+    """Tokens for a scripted history; steps are (target_count, kind, value)."""
+    return [gen(key_hex, start, t, k, v, restricted, ext) for t, k, v, ext in steps]
+
+
+def ref_sequence(key_hex, start, restricted, tokens):
+    count, used, out = 0, [0], []
+    for tok in tokens:
+        r = ref_decode(tok, key_hex, count, used, start, restricted)
+        if r[2] is not None and r[2] > count:
+            count = r[2]
+        used = r[3]
+        out.append(r)
+    return out
+
+
+def test_replay_out_of_order_set_blocks_older_window_and_counter_sync(tmp_path):
+    A, S, D, C = KINDS
+    script = [
+        (2, A, 10, False), (4, A, 20, False), (4, A, 20, False),   # replay
+        (8, A, 5, False), (6, A, 7, False),                        # out of order, accepted
+        (6, A, 7, False),                                          # ...but only once
+        (9, S, 100, False), (10, A, 30, False), (12, A, 1, False),
+        (11, S, 50, False),                                        # older than the SET
+        (80, A, 3, False),                                         # beyond the window
+        (79, C, None, False),                                      # counter sync jumps
+        (80, A, 3, False),                                         # now inside
+        (81, D, None, False), (82, A, 9, False),
+        (84, A, 123456, True), (85, S, 999000, True), (84, A, 123456, True),
+        (160, A, 4, False), (251, C, None, False),                 # too far even to sync
+    ]
+    rng = random.Random(7)
+    cases = []
+    for i in range(12):
+        key_hex = "%032x" % rng.getrandbits(128)
+        start = rng.randrange(100000000, 999999999)
+        restricted = i % 3 == 0
+        cases.append({"seq": sequence(key_hex, start, restricted, script), "key": key_hex,
+                      "start": start, "restricted": restricted})
+    got = run_batch(tmp_path, cases, "seq")
+    for c, mine in zip(cases, got):
+        want = ref_sequence(c["key"], c["start"], c["restricted"], c["seq"])
+        assert mine == want
+    kinds = [s[0] for s in got[0]]
+    assert kinds[:3] == [TokenType.ADD_TIME, TokenType.ADD_TIME, TokenType.ALREADY_USED]
+    assert kinds[4] == TokenType.ADD_TIME and kinds[5] == TokenType.ALREADY_USED
+    assert kinds[9] == TokenType.ALREADY_USED and kinds[10] == TokenType.INVALID
+    assert kinds[11] == TokenType.COUNTER_SYNC and kinds[12] == TokenType.ADD_TIME
+    assert kinds[13] == TokenType.DISABLE_PAYG and kinds[-1] == TokenType.INVALID
+
+
+def test_malformed_token_text_is_refused(tmp_path):
+    cases = [{"token": t, "key": "00" * 16, "count": 0, "used": [0], "start": 123456789,
+              "restricted": r}
+             for t, r in (("12a456789", False), ("", False), ("1234567890123", False),
+                          ("1234512345123455", True), ("125123451234512", True))]
+    got = run_batch(tmp_path, cases, "bad")
+    assert [g[0] for g in got] == ["error"] * 5
