@@ -4,6 +4,7 @@
 # a clock or a pin by itself.
 
 from firmware import policy, tariff
+from firmware import token as T
 from firmware.auth import Auth
 from firmware.billclock import BillingClock
 from firmware.calendar import DAY, month_key
@@ -15,8 +16,16 @@ from firmware.settings import Settings
 
 RELAY_MODES = ("auto", "open", "closed")
 # Settings that a factory reset keeps: billing, not configuration.
-KEEP_ON_RESET = ("tariffs", "relay_state", "meter_id", "hc_key", "hc_ctr")
+KEEP_ON_RESET = ("tariffs", "relay_state", "meter_id", "hc_key", "hc_ctr", "token_key",
+                 "token_start", "token_restricted", "token_unit_credit", "token_divider")
 MAX_GAP_DAYS = 3660
+
+
+def token_wait_s(fails):
+    """Wait after `fails` wrong tokens in a row: 5 s, doubling, at most an hour."""
+    if fails <= 0:
+        return 0
+    return 3600 if fails > 10 else min(5 << (fails - 1), 3600)
 
 
 def default_settings(board):
@@ -30,7 +39,9 @@ def default_settings(board):
             "friendly_nights": "", "friendly_weekends": 0, "holidays": "",
             "wifi_ssid": "", "wifi_pass": "", "mqtt_host": "", "mqtt_port": 1883,
             "mqtt_user": "", "mqtt_pass": "", "mqtt_tls": 0, "telemetry_s": 60,
-            "meter_id": "", "hc_key": "", "hc_ctr": 0}
+            "meter_id": "", "hc_key": "", "hc_ctr": 0,
+            "token_key": "", "token_start": 0, "token_restricted": 0,
+            "token_unit_credit": 100, "token_divider": 1}
 
 
 class MeterApp:
@@ -56,6 +67,8 @@ class MeterApp:
                                              "price": self.ledger.price,
                                              "standing_per_day": 0}]})
         self.auth = Auth(self.settings, now_ms)
+        # wrong tokens: the wait starts over after a reboot, it is never shorter
+        self.token_locked_until = now_ms + 1000 * token_wait_s(self.ledger.tok_fails)
         self.meter = Meter(self.ledger.imp)
         self.meter.update(hal.pulses.count(), now_ms)
         lg = self.ledger
@@ -197,8 +210,9 @@ class MeterApp:
     def _decide(self, reason, now_ms):
         s, lg = self.settings, self.ledger
         t = self.clock.now(now_ms)
-        state = policy.credit_state(lg.credit, lg.emergency, s.get("low_credit"),
-                                    s.get("low_clear"), self.credit_state, self._friendly(t))
+        state = "ok" if lg.payg_off else policy.credit_state(
+            lg.credit, lg.emergency, s.get("low_credit"), s.get("low_clear"),
+            self.credit_state, self._friendly(t))
         if state != self.credit_state:
             if self.credit_state is not None or state != "ok":
                 self.emit({"event": "low_credit" if state == "low" else "credit_state",
@@ -225,7 +239,7 @@ class MeterApp:
             tf = self.tariff_now(t)
             local = self.local(t)
             for _ in range(n):
-                p = tariff.price(tf, local, lg.month_pulses, lg.imp)
+                p = 0 if lg.payg_off else tariff.price(tf, local, lg.month_pulses, lg.imp)
                 if p != lg.price:
                     lg.set_price(p)
                 lg.consume(1)
@@ -250,6 +264,38 @@ class MeterApp:
                    "credit": credit}, now_ms)
         self._decide("topup", now_ms)
         return credit
+
+    def enter_token(self, text, now_ms):
+        """A customer's OpenPAYGO token (keypad, console or MQTT). Returns
+        (kind name, credit added or set); ValueError says why it was refused.
+        Only wrong tokens cost a wait; a token already used does not."""
+        s, lg = self.settings, self.ledger
+        if not s.get("token_key"):
+            raise ValueError("this meter has no token key (provision one)")
+        left = self.token_locked_until - now_ms
+        if left > 0:
+            raise ValueError("too many wrong tokens, try again in %d s" % ((left + 999) // 1000))
+        kind, value, count, used = T.decode(text, bytes.fromhex(s.get("token_key")),
+                                            lg.tok_count, lg.token_used(),
+                                            s.get("token_start"), bool(s.get("token_restricted")))
+        if kind == T.INVALID:
+            fails = lg.token_failed()
+            wait = token_wait_s(fails)
+            self.token_locked_until = now_ms + 1000 * wait
+            self.emit({"event": "token_rejected", "value": fails, "detail": "invalid"}, now_ms)
+            raise ValueError("invalid token; wait %d s before the next one" % wait)
+        if kind == T.ALREADY_USED:
+            self.emit({"event": "token_rejected", "value": 0, "detail": "already used"}, now_ms)
+            raise ValueError("token already used")
+        name = {T.ADD: "add", T.SET: "set", T.DISABLE_PAYG: "disable",
+                T.COUNTER_SYNC: "sync"}[kind]
+        credit = value * s.get("token_unit_credit") // s.get("token_divider") \
+            if kind in (T.ADD, T.SET) else 0
+        lg.apply_token(name, credit, count, used, s.get("debt_share_pct"), s.get("debt_cap"))
+        self.token_locked_until = 0
+        self.emit({"event": "token", "value": credit, "detail": "%s:%d" % (name, count)}, now_ms)
+        self._decide("token", now_ms)
+        return name, credit
 
     def take_emergency(self, now_ms):
         """Emergency credit: once, when enabled and credit is below the

@@ -136,6 +136,8 @@ class Commands:
              "tariffs in force and pending; technician: install one"),
             ("time", ANYONE, self.time, "time [set ISO-TIME]",
              "billing clock; technician: set it (a sync)"),
+            ("token", ANYONE, self.token, "token DIGITS",
+             "enter an OpenPAYGO token (anyone: it is the customer's)"),
             ("emergency", ANYONE, self.emergency, "emergency",
              "take emergency credit (as the customer's button does)"),
             ("config", ANYONE, self.config, "config", "settings (secrets masked)"),
@@ -264,6 +266,14 @@ class Commands:
         wall = a.clock.now(now)
         return Result(["time=" + format_iso(wall), "local=" + format_iso(a.local(wall)),
                        "clock=" + ("synced" if a.clock.synced else "unsynced")])
+
+    def token(self, s, args, now):
+        if len(args) != 1:
+            return err("usage: token DIGITS")
+        kind, credit = self.app.enter_token(args[0], now)
+        lg = self.app.ledger
+        return Result(["token=" + kind, "value=%d" % credit, "credit=%d" % lg.credit,
+                       "payg=" + ("off" if lg.payg_off else "on")])
 
     def emergency(self, s, args, now):
         credit = self.app.take_emergency(now)

@@ -19,7 +19,8 @@ KINDS = ("boot", "relay", "topup", "topup_rejected", "low_credit", "config",
          "reboot", "factory_reset", "repl", "error", "meter_constant",
          # appended: codes on flash must keep their meaning
          "credit_state", "relay_state", "standing_charge", "clock", "clock_back",
-         "tariff", "emergency", "button", "trip", "trip_reset", "cmd_rejected")
+         "tariff", "emergency", "button", "trip", "trip_reset", "cmd_rejected", "token",
+         "token_rejected")
 
 
 def _ascii(text):

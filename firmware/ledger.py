@@ -45,6 +45,7 @@ class Ledger:
         self.credit = initial_credit
         self.price = price_per_kwh
         self.imp = imp_per_kwh
+        self.tok_used = 1          # count 0 counts as used
         self.refs = []
         self.pending = 0        # pulses counted but not yet on flash
         self._saved_time = 0
@@ -238,6 +239,46 @@ class Ledger:
             self._restore(snap)
             raise
         return self.credit
+
+    def token_used(self):
+        """The used token counts, as the decoder takes them."""
+        return [self.tok_count - i for i in range(17) if self.tok_used >> i & 1]
+
+    def apply_token(self, kind, credit, count, used, debt_share_pct=0, debt_cap=0):
+        """Apply an accepted OpenPAYGO token in one checkpoint: its credit
+        and the token state land together or not at all. kind: 'add', 'set',
+        'disable', 'sync'."""
+        def change():
+            if kind == "add":
+                to_em = min(credit, self.emergency) if self.emergency > 0 else 0
+                to_debt = min(self.debt, (credit - to_em) * debt_share_pct // 100, debt_cap) \
+                    if self.debt > 0 else 0
+                self.credit += credit - to_em - to_debt
+                self.topups += credit
+                self.topup_count += 1
+                self.emergency -= to_em
+                self.emergency_repaid += to_em
+                self.debt -= to_debt
+                self.debt_recovered += to_debt
+            elif kind == "set":
+                self.adjusted += credit - self.credit
+                self.credit = credit
+            if kind in ("add", "set"):
+                self.payg_off = 0
+            elif kind == "disable":
+                self.payg_off = 1
+            top = count if count > self.tok_count else self.tok_count
+            mask = 0
+            for c in used:
+                if 0 <= top - c <= 16:
+                    mask |= 1 << (top - c)
+            self.tok_count, self.tok_used, self.tok_fails = top, mask, 0
+        self._checkpoint_after(change)
+
+    def token_failed(self):
+        """One more wrong token; returns how many in a row."""
+        self._checkpoint_after(lambda: setattr(self, "tok_fails", self.tok_fails + 1))
+        return self.tok_fails
 
     def set_meter_constant(self, imp_per_kwh):
         """Change the pulses per kWh. The energy registers are converted (a

@@ -32,6 +32,10 @@ FIELDS = (
     ("standing_day", "I"), ("standing_total", "q"), ("debt", "q"),
     ("debt_recovered", "q"), ("emergency", "q"), ("emergency_given", "q"),
     ("emergency_repaid", "q"),
+    # OpenPAYGO Token: SET tokens' net change of credit, the last token count,
+    # the used counts as a mask (bit i: tok_count - i), PAYG off, wrong tokens
+    ("adjusted", "q"), ("tok_count", "I"), ("tok_used", "I"), ("payg_off", "B"),
+    ("tok_fails", "I"),
 )
 NAMES = tuple(f[0] for f in FIELDS)
 STATE_FMT = "<" + "".join(f[1] for f in FIELDS) + "B"

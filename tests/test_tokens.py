@@ -149,3 +149,63 @@ def test_malformed_token_text_is_refused(tmp_path):
                           ("1234512345123455", True), ("125123451234512", True))]
     got = run_batch(tmp_path, cases, "bad")
     assert [g[0] for g in got] == ["error"] * 5
+
+
+def _meterctl(reg, *args):
+    import subprocess
+    import sys
+    from conftest import ROOT
+    return subprocess.run([sys.executable, str(ROOT / "tools" / "meterctl.py"), "--registry",
+                           str(reg)] + [str(a) for a in args], capture_output=True, text=True,
+                          timeout=60)
+
+
+def test_tokens_on_the_console_keypad_lockout_and_power_cut(tmp_path):
+    import signal
+    import time
+    from consolepty import PtyConsole
+    reg = tmp_path / "headend.json"
+    sec = tmp_path / "t.json"
+    assert _meterctl(reg, "provision", "--id", "t1", "--out", sec).returncode == 0
+    tok = lambda *a: _meterctl(reg, "token", "t1", *a).stdout.strip()   # noqa: E731
+    img = tmp_path / "t.img"
+    t1, t2 = tok(10), tok(5)
+    c = PtyConsole("--flash", img, "--secrets", sec, "--credit", 0, "--speed", 50)
+    assert c.kv("token " + t1) == {"token": "add", "value": "1000", "credit": "1000",
+                                   "payg": "on"}
+    assert c.error("token " + t1) == "token already used"
+    assert c.error("token 123456789").startswith("invalid token; wait 5 s")
+    assert "too many wrong tokens" in c.error("token " + t2)       # locked, t2 not spent
+    time.sleep(0.2)                                                  # 10 virtual seconds
+    assert c.error("token 987654321").startswith("invalid token; wait 10 s")
+    c.close()
+    c = PtyConsole("--flash", img, "--speed", 50)                   # reboot: still locked
+    assert "too many wrong tokens" in c.error("token " + t2)
+    time.sleep(0.3)
+    assert c.kv("token " + t2)["credit"] == "1500"                  # and t2 still works
+    assert c.close(signal.SIGKILL) == -signal.SIGKILL               # power cut after ok
+    c = PtyConsole("--flash", img)
+    assert c.kv("credit") == {"credit": "1500"}                     # once, not lost
+    assert c.error("token " + t2) == "token already used"
+    set_tok = _meterctl(reg, "token", "t1", "42", "--type", "set").stdout.strip()
+    assert c.kv("token " + set_tok)["credit"] == "4200"
+    off = _meterctl(reg, "token", "t1", "--type", "disable").stdout.strip()
+    assert c.kv("token " + off)["payg"] == "off"
+    big = _meterctl(reg, "token", "t1", "123456", "--extended").stdout.strip()
+    assert len(big) == 12 and c.kv("token " + big)["value"] == "12345600"
+    c.close()
+
+
+def test_keypad_entry_in_the_simulator(tmp_path):
+    from conftest import run_sim
+    reg = tmp_path / "headend.json"
+    sec = tmp_path / "k.json"
+    assert _meterctl(reg, "provision", "--id", "k1", "--out", sec, "--restricted").returncode == 0
+    t = _meterctl(reg, "token", "k1", "20").stdout.strip()
+    assert len(t) == 15 and set(t) <= set("1234")
+    r = run_sim("--secrets", sec, "--credit", 0, "--hours", 1, "--json", "--load", 100,
+                "--keys", "600:" + t, "--keys", "700:" + t, "--set", "reconnect=auto")
+    assert r.rc == 0, r.stderr
+    toks = [e for e in r.events if e["event"] in ("token", "token_rejected")]
+    assert [e["event"] for e in toks] == ["token", "token_rejected"]
+    assert toks[0]["value"] == 2000 and toks[1]["detail"] == "already used"

@@ -9,6 +9,8 @@
     meterctl tariff METER FILE.json
     meterctl config METER KEY VALUE
     meterctl resend METER SEQ                               publish events again from SEQ
+    meterctl token METER VALUE [--type add|set|disable|sync] [--extended]
+                                                            an OpenPAYGO token, offline
 
 Every command that changes money, relay or configuration is signed with the
 meter's key (HMAC-SHA256) and carries a counter above every earlier one. The
@@ -160,10 +162,16 @@ def cmd_provision(a, reg):
     if mid in mids and not a.force:
         raise SystemExit("meterctl: %s is provisioned already (--force to replace)" % mid)
     secrets = {"meter_id": mid, "key": os.urandom(32).hex(),
-               "mqtt_user": a.mqtt_user or "", "mqtt_pass": a.mqtt_pass or ""}
+               "mqtt_user": a.mqtt_user or "", "mqtt_pass": a.mqtt_pass or "",
+               # OpenPAYGO Token: a 16-byte key and a 9-digit starting code
+               "token_key": os.urandom(16).hex(),
+               "token_start": int.from_bytes(os.urandom(4), "big") % 900000000 + 100000000,
+               "token_restricted": 1 if a.restricted else 0}
     if a.pin:
         secrets["pin"] = a.pin
-    mids[mid] = {"key": secrets["key"], "ctr": 0, "seen": 0}
+    mids[mid] = {"key": secrets["key"], "ctr": 0, "seen": 0,
+                 "token_key": secrets["token_key"], "token_start": secrets["token_start"],
+                 "token_restricted": secrets["token_restricted"], "token_count": 0}
     reg.save()
     out = Path(a.out or (mp.ROOT / "build" / ("%s.secrets.json" % mid)))
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -230,6 +238,26 @@ def cmd_watch(a, reg):
     return 0
 
 
+def cmd_token(a, reg):
+    """Generate an OpenPAYGO token with the reference library."""
+    from openpaygo.token_encode import OpenPAYGOTokenEncoder
+    from openpaygo.token_shared import TokenType
+    m = reg.meter(a.meter)
+    kind = {"add": TokenType.ADD_TIME, "set": TokenType.SET_TIME,
+            "disable": TokenType.DISABLE_PAYG, "sync": TokenType.COUNTER_SYNC}[a.type]
+    value = a.value if kind in (TokenType.ADD_TIME, TokenType.SET_TIME) else None
+    try:
+        count, token = OpenPAYGOTokenEncoder.generate_token(
+            m["token_key"], m.get("token_count", 0), value, kind, m["token_start"], 1,
+            bool(m.get("token_restricted")), a.extended)
+    except ValueError as e:
+        raise SystemExit("meterctl: %s" % e)
+    m["token_count"] = count
+    reg.save()
+    print(token)
+    return 0
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(prog="meterctl", description="Head-end operator tool.")
     p.add_argument("--broker", type=host_port, default=("127.0.0.1", 1883),
@@ -265,6 +293,14 @@ def main(argv=None):
     cf.add_argument("meter")
     cf.add_argument("key")
     cf.add_argument("value")
+    tk = sub.add_parser("token", help="an OpenPAYGO token for the meter (offline top-up)")
+    tk.add_argument("meter")
+    tk.add_argument("value", type=int, nargs="?", default=0,
+                    help="token value (0..995; extended 0..999999)")
+    tk.add_argument("--type", choices=["add", "set", "disable", "sync"], default="add")
+    tk.add_argument("--extended", action="store_true", help="a 12-digit token")
+    pr.add_argument("--restricted", action="store_true",
+                    help="tokens in digits 1-4 (a 4-key keypad)")
     rs = sub.add_parser("resend", help="ask the meter to publish its events again from SEQ")
     rs.add_argument("meter")
     rs.add_argument("seq", type=int)
@@ -281,6 +317,8 @@ def main(argv=None):
             p.error("AMOUNT must be positive")
         args = [str(a.amount), a.ref or "mc-" + uuid.uuid4().hex[:16]]
         return show(call(a.broker, a.meter, signed(reg, a.meter, "topup", args)))
+    if a.what == "token":
+        return cmd_token(a, reg)
     if a.what == "resend":
         return show(call(a.broker, a.meter, signed(reg, a.meter, "resend", [str(a.seq)])))
     if a.what == "relay":

@@ -79,6 +79,13 @@ def sync_spec(text):
     return [seconds(t), iso_time(iso)]
 
 
+def keys_spec(text):
+    t, sep, digits = text.partition(":")
+    if not sep or not digits.isdigit() or len(digits) > 20:
+        raise argparse.ArgumentTypeError("keys are SECONDS:DIGITS, got %r" % text)
+    return [seconds(t), digits]
+
+
 def outage_spec(text):
     a, sep, b = text.partition(":")
     if not sep:
@@ -176,6 +183,10 @@ def parser():
                    help="MQTT broker of the head-end (needs --secrets once)")
     p.add_argument("--secrets", metavar="FILE",
                    help="the meter's secrets file, as `meterctl provision` writes it")
+    p.add_argument("--keys", type=keys_spec, action="append", default=[],
+                   metavar="SECONDS:DIGITS",
+                   help="type an OpenPAYGO token on the keypad at a virtual time "
+                        "(repeatable)")
     p.add_argument("--wifi-down", type=outage_spec, action="append", default=[],
                    metavar="FROM:TO", help="WiFi is down between these virtual seconds "
                                            "(repeatable)")
@@ -240,6 +251,7 @@ def config(args, argv=None):
         "start": args.start, "syncs": args.sync_at,
         "buttons": args.button_at, "settings": settings,
         "broker": args.broker, "secrets": secrets, "wifi_outages": args.wifi_down,
+        "keys": args.keys,
         "paced": end is not None and "--speed" in (argv if argv is not None else sys.argv),
         "live": not args.json and end is None and sys.stdout.isatty() and not args.console,
     }

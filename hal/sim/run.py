@@ -125,6 +125,7 @@ class Sim:
         self.clock = self.hal.clock
         self.topups = sorted(cfg.get("topups", []))  # [t_ms, amount, ref]
         self.buttons = sorted(cfg.get("buttons", []))  # t_ms
+        self.keys = sorted(cfg.get("keys", []))        # [t_ms, digits] typed on the keypad
         self.syncs = sorted(cfg.get("syncs", []))      # [t_ms, wall_s]
         # The time source (NTP on a device): wall seconds at virtual time 0,
         # or None when the meter has none and runs on its billing clock alone.
@@ -170,7 +171,9 @@ class Sim:
         sec = self.cfg.get("secrets") or {}
         changes = {}
         for k, key in (("meter_id", "meter_id"), ("key", "hc_key"),
-                       ("mqtt_user", "mqtt_user"), ("mqtt_pass", "mqtt_pass")):
+                       ("mqtt_user", "mqtt_user"), ("mqtt_pass", "mqtt_pass"),
+                       ("token_key", "token_key"), ("token_start", "token_start"),
+                       ("token_restricted", "token_restricted")):
             if sec.get(k) and app.settings.get(key) != sec[k]:
                 changes[key] = sec[k]
         if self.cfg.get("broker"):
@@ -217,6 +220,8 @@ class Sim:
                     nxt = max(q[0][0], now)
             if self.buttons and self.buttons[0] < nxt:
                 nxt = max(self.buttons[0], now)
+            if self.keys and self.keys[0][0] < nxt:
+                nxt = max(self.keys[0][0], now)
             if self.report_ms and self.next_report < nxt:
                 nxt = self.next_report
             clock.set(nxt)
@@ -231,6 +236,12 @@ class Sim:
                     app.topup(ref, amount, nxt)
                 except Rejected:
                     pass  # reported as an event by the app
+            while self.keys and self.keys[0][0] <= nxt:
+                # the keypad: digits then '#' enter a token
+                try:
+                    app.enter_token(self.keys.pop(0)[1], nxt)
+                except ValueError:
+                    pass   # reported as an event by the app
             while self.buttons and self.buttons[0] <= nxt:
                 self.buttons.pop(0)
                 app.button(nxt)

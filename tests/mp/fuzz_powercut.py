@@ -32,7 +32,7 @@ def check(lg):
     global true_pulses
     where = "cut %d: " % st["cuts"]
     extra = inflight[1] if inflight else 0
-    money_in = C0 + lg.topups + lg.emergency_given
+    money_in = C0 + lg.topups + lg.emergency_given + lg.adjusted
     money_out = (lg.credit + lg.billed + lg.standing_total + lg.debt_recovered
                  + lg.emergency_repaid)
     if money_in != money_out:
