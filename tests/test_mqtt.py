@@ -255,6 +255,15 @@ def test_meterctl_read_relay_config_and_tariff(broker, tmp_path):
     assert tf.returncode == 0 and '"kind": "block"' in tf.stdout
     watch = meterctl(broker.addr, reg, "watch", "m1", "--seconds", 2)
     assert watch.returncode == 0 and '"topic": "status", "msg": "online"' in watch.stdout
+    # a token needs no signature: it authenticates itself
+    tok = meterctl(broker.addr, reg, "token", "m1", 3).stdout.strip()
+    sys.path.insert(0, str(ROOT / "tools"))
+    import meterctl as mc
+    host, port = broker.addr.split(":")
+    rep = mc.call((host, int(port)), "m1", {"ctr": 0, "cmd": "token", "args": [tok]})
+    assert rep["ok"] and "token=add" in rep["lines"] and "value=300" in rep["lines"]
+    rep = mc.call((host, int(port)), "m1", {"ctr": 0, "cmd": "token", "args": [tok]})
+    assert not rep["ok"] and rep["error"] == "token already used"
     hear = Listener(broker.addr, "meters/m1/events", "resend-check")
     rs = meterctl(broker.addr, reg, "resend", "m1", 1)
     assert rs.returncode == 0 and "resend_from=1" in rs.stdout

@@ -67,6 +67,22 @@ def fuzz_loss():
     return {"cuts": cuts, "worst_pulses": worst, "worst_wh": worst * 1000 / 1600}
 
 
+def token_decode():
+    """Decode time for a token at meter counts 1 (first), 100 and 1000."""
+    from openpaygo.token_encode import OpenPAYGOTokenEncoder
+    key, start = "a1" * 16, 123456789
+    cases = []
+    for count in (2, 100, 1000):
+        n, t = OpenPAYGOTokenEncoder.generate_token(key, count - 2, 7, 1, start)
+        cases.append([n, t])
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "tok.json")
+        with open(path, "w") as f:
+            json.dump({"key": key, "start": start, "cases": cases}, f)
+        r = mp_json("tools/mpbench/token_decode.py", path)
+    return {int(k): v[0] for k, v in r.items()}
+
+
 def heap_scan():
     """Which heap sizes (KiB, 2 KiB steps) run the compiled simulated day at
     30 kWh/day: (smallest that passed, sizes above it that failed)."""
@@ -90,6 +106,8 @@ def main():
     boot = mp_json("tools/mpbench/boot_time.py", 10, 10)
     print("billing step ...")
     step = mp_json("tools/mpbench/billing_step.py", 20000)
+    print("token decode ...")
+    tok = token_decode()
     print("mqtt ...")
     import bench_mqtt
     lat, rate, outbox = bench_mqtt.run()
@@ -119,6 +137,8 @@ def main():
          "%.1f us" % step["flat"]),
         ("One billing step, time-of-use", "%.1f us" % step["tou"]),
         ("One billing step, block", "%.1f us" % step["block"]),
+        ("Token decode at count 2 / 100 / 1000 (unix port)",
+         "%.1f / %.1f / %.1f ms" % (tok[2], tok[100], tok[1000])),
         ("Top-up round trip through Mosquitto (signed command to reply), median / p99",
          "%.1f ms / %.1f ms (%d top-ups)" % (lat["median_ms"], lat["p99_ms"], lat["n"])),
         ("Telemetry messages per second one meter sends (queue drain, QoS 1)",
@@ -154,6 +174,10 @@ def main():
            "- Billing step: `tools/mpbench/billing_step.py 20000`: MeterApp.step with one new "
            "pulse each call at 1 kW from 06:00 on a Monday (crossing the 07:00 TOU switch), "
            "RAM flash, mean of 20,000 (unix port on this machine; an ESP32 is ~10-30x slower).",
+           "- Token decode: `tools/mpbench/token_decode.py`: one ADD token whose count is "
+           "2, 100 or 1000 with the meter's last count just below it: the decoder walks the "
+           "SipHash chain from the starting code, so the time grows with the count (one "
+           "SipHash-2-4 per step, ~32 us here).",
            "- MQTT (`tools/bench_mqtt.py`): a Mosquitto on loopback started for the run; 100 "
            "signed top-ups one after another from a paho client to a meter running in real "
            "time (its loop turns every 20 ms, which bounds the round trip from below); "
