@@ -33,6 +33,12 @@ def ref_digest(ref):
 
 
 class Ledger:
+    # The registers (records.FIELDS), with a new ledger's values.
+    credit = pulses = billed = topups = rem = price = imp = topup_count = 0
+    time_s = synced = month_key = month_pulses = standing_day = standing_total = 0
+    debt = debt_recovered = emergency = emergency_given = emergency_repaid = 0
+    adjusted = tok_count = tok_used = payg_off = tok_fails = 0
+
     def __init__(self, bdev, imp_per_kwh=1600, price_per_kwh=0, initial_credit=0,
                  loss_bound_mwh=1000):
         try:
@@ -40,8 +46,6 @@ class Ledger:
         except ring.RingFault as e:
             raise LedgerFault(str(e))
         # The registers of a new ledger, replaced by what flash holds if anything.
-        for name in R.NAMES:
-            setattr(self, name, 0)
         self.credit = initial_credit
         self.price = price_per_kwh
         self.imp = imp_per_kwh

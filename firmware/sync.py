@@ -87,9 +87,9 @@ def mqtt_module():
     it, done once. Both 1.3.4 (PyPI) and the current mip version refer to
     their socket module by the module-level name `socket`."""
     from umqtt import simple
-    if not isinstance(simple.socket, SocketShim):
+    if not isinstance(getattr(simple, "socket"), SocketShim):
         import socket
-        simple.socket = SocketShim(socket, IO_TIMEOUT_S)
+        setattr(simple, "socket", SocketShim(socket, IO_TIMEOUT_S))
     return simple
 
 
@@ -179,6 +179,8 @@ class Sync:
 
     def _io(self, now_ms, real_ms):
         c = self.client
+        if c is None:
+            return
         for _ in range(BATCH):
             if c.check_msg() is None and not self.inbox:
                 break
@@ -196,7 +198,9 @@ class Sync:
 
     def _send_one(self):
         """Publish the next queued event, else telemetry; False if none."""
-        ob, log = self.outbox, self.app.log
+        ob, log, c = self.outbox, self.app.log, self.client
+        if c is None:
+            return False
         if ob.acked_event < log.seq:
             if not self.batch:
                 self.batch = log.after(ob.acked_event, BATCH)
@@ -205,7 +209,7 @@ class Sync:
                     return True
             e = self.batch[0]
             seq, t, kind, value, detail = e
-            self.client.publish(self.base + "events", json.dumps(
+            c.publish(self.base + "events", json.dumps(
                 {"seq": seq, "t": t, "event": kind_name(kind), "value": value,
                  "detail": detail}), qos=1)
             self.batch.pop(0)
@@ -219,7 +223,7 @@ class Sync:
                     ob.save_cursor(ob.acked_event, ob.tseq)
                     return True
             tseq, t, credit, pulses, power, relay, state = self.tele_batch.pop(0)
-            self.client.publish(self.base + "telemetry", json.dumps(
+            c.publish(self.base + "telemetry", json.dumps(
                 {"tseq": tseq, "t": t, "credit": credit,
                  "energy_wh": wh_text(pulses, self.app.ledger.imp), "pulses": pulses,
                  "power_w": power, "relay": "closed" if relay else "open",
@@ -246,7 +250,8 @@ class Sync:
                 body["error"] = result.error
         if error is not None:
             body["error"] = error
-        self.client.publish(self.base + "reply", json.dumps(body), qos=1)
+        if self.client is not None:
+            self.client.publish(self.base + "reply", json.dumps(body), qos=1)
 
     def _reject(self, ctr, why, now_ms):
         self.stats["rejected"] += 1
@@ -312,3 +317,15 @@ class Sync:
             ob.save_cursor(first - 1, ob.acked_tele)
             self.batch = []
         self._reply(ctr, Result(["resend_from=%d" % first]))
+
+
+def from_settings(app, wifi, outbox):
+    """The sync a provisioned meter runs, or None when it has no broker, id
+    or key yet."""
+    s = app.settings
+    if not (s.get("mqtt_host") and s.get("meter_id") and s.get("hc_key")):
+        return None
+    from firmware.commands import Commands
+    return Sync(app, Commands(app), wifi, s.get("meter_id"), bytes.fromhex(s.get("hc_key")),
+                s.get("mqtt_host"), s.get("mqtt_port"), s.get("mqtt_user") or None,
+                s.get("mqtt_pass") or None, s.get("telemetry_s"), outbox)

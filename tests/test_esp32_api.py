@@ -1,5 +1,5 @@
 """Device code uses only modules and functions the ESP32 port has, checked by
-mypy against the micropython-esp32-stubs package."""
+mypy against the micropython-esp32-stubs package (also `make typecheck`)."""
 
 import shutil
 import subprocess
@@ -9,27 +9,45 @@ import mp
 
 STUBS = mp.VENV / "esp32-stubs"
 CONFIG = mp.ROOT / "tools" / "mypy-esp32.ini"
-DEVICE_PACKAGES = ["firmware"]
+DEVICE = ["firmware", "hal/esp32", "hal/blockrange.py", "boards/esp32_devkit_bl0937.py",
+          "boards/esp32s3_devkit.py", "main.py"]
 
 
-def mypy(cwd, packages):
+def mypy(cwd, targets):
     env = {"MYPYPATH": str(STUBS), "PATH": "/usr/bin:/bin"}
     return subprocess.run([sys.executable, "-m", "mypy", "--config-file", str(CONFIG),
                            "--custom-typeshed-dir", str(STUBS), "--cache-dir",
-                           str(mp.ROOT / "build" / "mypy-cache"), *packages],
+                           str(mp.ROOT / "build" / "mypy-cache"), *targets],
                           cwd=cwd, env=env, capture_output=True, text=True)
 
 
 def test_device_code_matches_the_esp32_stubs():
     assert (STUBS / "esp32.pyi").exists(), "run make setup"
-    r = mypy(mp.ROOT, DEVICE_PACKAGES)
+    r = mypy(mp.ROOT, DEVICE)
     assert r.returncode == 0, r.stdout + r.stderr
 
 
+def copy_device(tmp_path):
+    for d in ("firmware", "hal", "boards"):
+        shutil.copytree(mp.ROOT / d, tmp_path / d)
+    shutil.copy(mp.ROOT / "main.py", tmp_path / "main.py")
+
+
 def test_the_check_catches_an_api_the_esp32_lacks(tmp_path):
-    shutil.copytree(mp.ROOT / "firmware", tmp_path / "firmware")
+    copy_device(tmp_path)
     with open(tmp_path / "firmware" / "tariff.py", "a") as f:
         f.write("\nimport struct\nimport zlib\nX = struct.pack_into_all\n")
-    r = mypy(tmp_path, ["firmware"])
+    r = mypy(tmp_path, DEVICE)
     assert r.returncode != 0
     assert '"zlib"' in r.stdout and "pack_into_all" in r.stdout
+
+
+def test_a_wrong_name_in_the_esp32_hal_fails(tmp_path):
+    copy_device(tmp_path)
+    p = tmp_path / "hal" / "esp32" / "pulses.py"
+    p.write_text(p.read_text().replace("Counter.RISING", "Counter.RISE"))
+    q = tmp_path / "hal" / "esp32" / "net.py"
+    q.write_text(q.read_text().replace("network.STA_IF", "network.STATION"))
+    r = mypy(tmp_path, DEVICE)
+    assert r.returncode != 0
+    assert "RISE" in r.stdout and "STATION" in r.stdout

@@ -17,6 +17,7 @@ DEVICE_DIRS = ("boards", "firmware", "hal")
 def device_modules():
     for d in DEVICE_DIRS:
         yield from sorted((mp.ROOT / d).rglob("*.py"))
+    yield mp.ROOT / "main.py"   # stays .py on the board; compiled here as a check
 
 
 def build(out=None, extra=()):

@@ -20,7 +20,7 @@ from firmware.console import Console
 from firmware.ledger import LedgerFault, Rejected
 from firmware.outbox import Outbox
 from firmware.ring import RingFault
-from firmware.sync import Sync
+from firmware.sync import from_settings as sync_from_settings
 from firmware.meter import mwh
 from hal.sim.flash import PowerCut
 from hal.sim.pulses import LoadProfile, parse_profile_csv
@@ -184,15 +184,9 @@ class Sim:
             app.settings.save(changes)
         if sec.get("pin") and not app.auth.has_pin():
             app.auth.set_pin(sec["pin"])
-        self.sync = None
-        s = app.settings
-        if s.get("mqtt_host") and s.get("meter_id") and s.get("hc_key"):
-            if self.outbox is None:
-                self.outbox = Outbox(self.hal.outbox_flash)
-            self.sync = Sync(app, Commands(app), self.hal.wifi, s.get("meter_id"),
-                             bytes.fromhex(s.get("hc_key")), s.get("mqtt_host"),
-                             s.get("mqtt_port"), s.get("mqtt_user") or None,
-                             s.get("mqtt_pass") or None, s.get("telemetry_s"), self.outbox)
+        if self.outbox is None and app.settings.get("mqtt_host"):
+            self.outbox = Outbox(self.hal.outbox_flash)
+        self.sync = sync_from_settings(app, self.hal.wifi, self.outbox)
 
     def poll_network(self):
         """The sync's share of the loop; the longest a call took is reported."""

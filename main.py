@@ -1,0 +1,21 @@
+# The meter's entry point on an ESP32 (deployed as /main.py). board.json,
+# written by tools/deploy.py, names the board and the WiFi; everything else
+# (keys, broker, PIN) is in the meter's settings partition from provisioning.
+
+import json
+
+from firmware.outbox import Outbox
+from firmware.sync import from_settings
+from hal.esp32 import shell
+
+
+def main():
+    with open("board.json") as f:
+        cfg = json.load(f)
+    pkg = __import__("boards." + cfg["board"])
+    board = getattr(pkg, cfg["board"])
+    hal = board.build_hal(cfg.get("wifi_ssid", ""), cfg.get("wifi_pass", ""))
+    shell.run(board, hal, lambda app: from_settings(app, hal.wifi, Outbox(hal.outbox_flash)))
+
+
+main()
