@@ -8,7 +8,7 @@ ARGS ?= --console --load 1000
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup sim test typecheck bench clean stop-broker
+.PHONY: setup sim test typecheck bench deploy clean stop-broker
 
 setup: $(STAMP)
 
@@ -40,6 +40,12 @@ typecheck: setup
 
 test: setup typecheck
 	$(PY) -m pytest -q tests
+
+# make deploy PORT=/dev/ttyUSB0 BOARD=esp32_devkit_bl0937 SECRETS=build/m.secrets.json \
+#             WIFI_SSID=... WIFI_PASS=...
+deploy: setup
+	$(PY) tools/deploy.py --port $(PORT) --board $(BOARD) \
+		$(if $(SECRETS),--secrets $(SECRETS)) --wifi-ssid "$(WIFI_SSID)" --wifi-pass "$(WIFI_PASS)"
 
 bench: setup
 	$(PY) tools/bench.py

@@ -1,17 +1,22 @@
-# The meter's entry point on an ESP32 (deployed as /main.py). board.json,
+# The meter's entry point on a board (deployed as /main.py). board.json,
 # written by tools/deploy.py, names the board and the WiFi; everything else
 # (keys, broker, PIN) is in the meter's settings partition from provisioning.
+# The sim board runs the simulated meter's console, so a deployment can be
+# tried on the unix port.
 
 import json
-
-from firmware.outbox import Outbox
-from firmware.sync import from_settings
-from hal.esp32 import shell
 
 
 def main():
     with open("board.json") as f:
         cfg = json.load(f)
+    if cfg["board"] == "sim":
+        from hal.sim import run
+        run.run({"console": True, "flash": "meter.img", "load": cfg.get("load", 0)})
+        return
+    from firmware.outbox import Outbox
+    from firmware.sync import from_settings
+    from hal.esp32 import shell
     pkg = __import__("boards." + cfg["board"])
     board = getattr(pkg, cfg["board"])
     hal = board.build_hal(cfg.get("wifi_ssid", ""), cfg.get("wifi_pass", ""))

@@ -26,3 +26,12 @@ def build_hal(wifi_ssid="", wifi_pass=""):
     return Esp32Hal(sys.modules[__name__],
                     PcntPulses(PIN_CF), MonostableRelay(PIN_RELAY),
                     Indicator(PIN_LED, PIN_BUZZER), Button(PIN_BUTTON), wifi_ssid, wifi_pass)
+
+
+def settings_flash():
+    """The settings partition alone: what provisioning writes secrets into."""
+    from esp32 import Partition
+
+    from hal.blockrange import BlockRange
+    return BlockRange(Partition.find(Partition.TYPE_DATA, label=PARTITION)[0],
+                      LEDGER_BLOCKS, SETTINGS_BLOCKS)

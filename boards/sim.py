@@ -55,3 +55,9 @@ def build_hal(flash_path=None, load=None, seed=0, noise_pct=0, cut_after_writes=
     pulses = SimPulseSource(profile, imp_per_kwh, clock, relay, seed, noise_pct,
                             start_ms)
     return Hal(chip, pulses, relay, clock, SimIndicator(clock))
+
+
+def settings_flash(path="meter.img"):
+    """The settings partition alone: what provisioning writes secrets into."""
+    chip = SimFlash(path, BLOCK_SIZE, FLASH_BLOCKS, grow_from=OLD_IMAGE_BYTES)
+    return BlockRange(chip, LEDGER_BLOCKS, SETTINGS_BLOCKS)

@@ -162,9 +162,11 @@ def test_broker_restart_loses_no_event(tmp_path):
                               "--persistent"], stdout=subprocess.PIPE, text=True)
     time.sleep(1.5)
     topups = []
-    for i in range(1, 120):
+    for i in range(1, 100):
         topups += ["--topup", "%d:1:E%d" % (i, i)]
-    p = start_sim("--broker", b.addr, "--secrets", sec, "--hours", 0.035, "--speed", 20,
+    # events for 5 s of real time, then 7.5 s more for the meter to reconnect
+    # (its backoff after two or three failures) and deliver what it queued
+    p = start_sim("--broker", b.addr, "--secrets", sec, "--hours", 0.07, "--speed", 20,
                   "--json", "--report", 10, *topups)
     time.sleep(2.5)
     b.kill()                       # mid-stream

@@ -1,0 +1,94 @@
+"""tools/deploy.py against the unix port as the "device": mpremote reaches a
+unix-port REPL through a TCP-to-pty bridge, the deployed app then boots there
+and answers on its console."""
+
+import os
+import pty
+import select
+import socket
+import subprocess
+import sys
+import threading
+import tty
+
+from conftest import ROOT
+import mp
+
+
+class ReplBridge:
+    """A unix-port MicroPython REPL on a pty, reachable as socket://."""
+
+    def __init__(self, workdir):
+        self.master, slave = pty.openpty()
+        tty.setraw(slave)
+        self.proc = subprocess.Popen([mp.micropython()], stdin=slave, stdout=slave,
+                                     stderr=slave, close_fds=True, cwd=workdir)
+        os.close(slave)
+        self.srv = socket.socket()
+        self.srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.srv.bind(("127.0.0.1", 0))
+        self.srv.listen(4)
+        self.port = self.srv.getsockname()[1]
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        self.srv.settimeout(0.2)
+        while not self.stop.is_set():
+            try:
+                c, _ = self.srv.accept()
+            except OSError:
+                continue
+            while not self.stop.is_set():
+                r, _, _ = select.select([c, self.master], [], [], 0.2)
+                if c in r:
+                    d = c.recv(4096)
+                    if not d:
+                        break
+                    os.write(self.master, d)
+                if self.master in r:
+                    c.sendall(os.read(self.master, 4096))
+            c.close()
+
+    def close(self):
+        self.stop.set()
+        self.thread.join()
+        self.proc.kill()
+        self.proc.wait()
+        self.srv.close()
+        os.close(self.master)
+
+
+def test_deploy_to_a_unix_port_device_then_it_boots(tmp_path):
+    from consolepty import PROMPT  # noqa: F401  (same pty conventions)
+    dev = tmp_path / "device"
+    dev.mkdir()
+    reg = tmp_path / "headend.json"
+    sec = tmp_path / "d1.json"
+    r = subprocess.run([sys.executable, str(ROOT / "tools" / "meterctl.py"), "--registry",
+                        str(reg), "provision", "--id", "d1", "--out", str(sec), "--pin", "2468"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0
+    bridge = ReplBridge(dev)
+    try:
+        r = subprocess.run([sys.executable, str(ROOT / "tools" / "deploy.py"), "--port",
+                            "socket://127.0.0.1:%d" % bridge.port, "--board", "sim",
+                            "--secrets", str(sec), "--resume", "--no-reset"],
+                           capture_output=True, text=True, timeout=300)
+    finally:
+        bridge.close()
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "secrets written" in r.stdout
+    assert (dev / "main.py").exists() and (dev / "firmware" / "ledger.mpy").exists()
+    assert (dev / "lib" / "umqtt" / "simple.py").exists()
+    assert not (dev / "firmware" / "ledger.py").exists()        # compiled only
+    assert not (dev / "hal" / "esp32").exists()                  # only the board's HAL
+    # the device boots the deployed app: its console answers, with the secrets
+    env = dict(os.environ, MICROPYPATH=".frozen::lib")
+    p = subprocess.run([mp.micropython(), "main.py"], cwd=dev, env=env, timeout=60,
+                       input="status\nlogin 2468\nconfig\n", capture_output=True, text=True)
+    out = p.stdout.splitlines()
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "pin=set" in out and "session=technician" in out
+    assert out.count("ok") == 3

@@ -1,0 +1,116 @@
+#!/usr/bin/env python3
+"""Deploy the meter firmware to a board with mpremote.
+
+    tools/deploy.py --port /dev/ttyUSB0 --board esp32_devkit_bl0937 \\
+        --secrets build/sim-0001.secrets.json --wifi-ssid SSID --wifi-pass PASS
+
+Builds the device modules with mpy-cross, copies them (only the HAL the board
+needs), main.py and board.json, puts umqtt.simple in /lib (from the local copy
+`make setup` made, or with `--mip` from micropython-lib when the host is
+online), writes the provisioned secrets (meter id and key, MQTT credentials,
+token key, technician PIN) into the meter's settings partition, and resets the
+board. `--port` takes anything mpremote does, including socket://HOST:PORT.
+`make deploy PORT=... BOARD=...` runs it."""
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import mp  # noqa: E402
+from build_mpy import build  # noqa: E402
+
+BOARDS = ("sim", "esp32_devkit_bl0937", "esp32s3_devkit")
+SECRET_KEYS = {"meter_id": "meter_id", "key": "hc_key", "mqtt_user": "mqtt_user",
+               "mqtt_pass": "mqtt_pass", "token_key": "token_key",
+               "token_start": "token_start", "token_restricted": "token_restricted",
+               "mqtt_host": "mqtt_host", "mqtt_port": "mqtt_port"}
+
+
+def stage(board, out):
+    """The files the board gets, laid out as on its filesystem."""
+    built = Path(out) / "mpy"
+    build(built)
+    dest = Path(out) / "device"
+    hal_dir = "sim" if board == "sim" else "esp32"
+    for rel in ["firmware", "hal/" + hal_dir]:
+        shutil.copytree(built / rel, dest / rel)
+    for rel in ["hal/__init__.mpy", "hal/blockrange.mpy", "boards/__init__.mpy",
+                "boards/%s.mpy" % board]:
+        (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(built / rel, dest / rel)
+    shutil.copy(mp.ROOT / "main.py", dest / "main.py")
+    return dest
+
+
+def remote(port, resume, *args):
+    cmd = [str(Path(sys.executable).parent / "mpremote"), "connect", port]
+    if resume:
+        cmd.append("resume")
+    r = subprocess.run(cmd + list(args), capture_output=True, text=True, timeout=300)
+    if r.returncode != 0:
+        raise SystemExit("mpremote %s failed:\n%s%s" % (" ".join(args[:3]), r.stdout, r.stderr))
+    return r.stdout
+
+
+def secrets_code(board, secrets):
+    """Python run on the board: the secrets into its settings partition."""
+    changes = {SECRET_KEYS[k]: v for k, v in secrets.items() if k in SECRET_KEYS}
+    pin = secrets.get("pin")
+    return ("import boards.{b} as B\nfrom firmware.settings import Settings\n"
+            "s = Settings(B.settings_flash(), {{}})\ns.save({c!r})\n"
+            "if {p!r}:\n    from firmware.auth import Auth\n    Auth(s, 0).set_pin({p!r})\n"
+            "print('secrets written')\n").format(b=board, c=changes, p=pin or "")
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="tools/deploy.py", description=__doc__.splitlines()[0])
+    p.add_argument("--port", required=True, help="serial port or socket://HOST:PORT")
+    p.add_argument("--board", required=True, choices=BOARDS)
+    p.add_argument("--secrets", help="secrets file from `meterctl provision`")
+    p.add_argument("--wifi-ssid", default="")
+    p.add_argument("--wifi-pass", default="")
+    p.add_argument("--mip", action="store_true", help="install umqtt.simple with mip")
+    p.add_argument("--resume", action="store_true",
+                   help="do not soft-reset the board when connecting")
+    p.add_argument("--no-reset", action="store_true", help="leave the board running")
+    a = p.parse_args(argv)
+    secrets = {}
+    if a.secrets:
+        try:
+            secrets = json.loads(Path(a.secrets).read_text())
+        except (OSError, ValueError) as e:
+            p.error("--secrets: %s" % e)
+    with tempfile.TemporaryDirectory() as tmp:
+        dev = stage(a.board, tmp)
+        (dev / "board.json").write_text(json.dumps(
+            {"board": a.board, "wifi_ssid": a.wifi_ssid, "wifi_pass": a.wifi_pass}))
+        dirs = sorted({str(f.parent.relative_to(dev)) for f in dev.rglob("*")
+                       if f.is_file() and f.parent != dev})
+        mk = "import os\nfor d in %r:\n    try:\n        os.mkdir(d)\n    except OSError:\n" \
+             "        pass\n" % (["lib", "lib/umqtt"] + dirs)
+        remote(a.port, a.resume, "exec", mk)
+        for d in [""] + dirs:
+            files = [str(f) for f in sorted((dev / d).iterdir()) if f.is_file()]
+            if files:
+                remote(a.port, a.resume, "fs", "cp", *files, ":" + (d + "/" if d else "./"))
+        if a.mip:
+            remote(a.port, a.resume, "mip", "install", "umqtt.simple")
+        else:
+            src = mp.MP_LIB / "umqtt"
+            remote(a.port, a.resume, "fs", "cp", str(src / "__init__.py"),
+                   str(src / "simple.py"), ":lib/umqtt/")
+        if secrets:
+            print(remote(a.port, a.resume, "exec", secrets_code(a.board, secrets)).strip())
+        if not a.no_reset:
+            remote(a.port, a.resume, "reset")
+    print("deployed %s to %s" % (a.board, a.port))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
