@@ -32,7 +32,8 @@ stop-broker:
 	-kill $$(cat build/mosquitto.pid) 2>/dev/null; rm -f build/mosquitto.pid
 
 # device code against the ESP32 port's stubs: an API the port lacks fails here
-DEVICE_CODE := firmware hal/esp32 hal/blockrange.py boards/esp32_devkit_bl0937.py \
+DEVICE_CODE := firmware hal/esp32 hal/blockrange.py boards/esp32_common.py \
+	boards/esp32_devkit_bl0937.py \
 	boards/esp32s3_devkit.py main.py
 typecheck: setup
 	MYPYPATH=$(VENV)/esp32-stubs $(PY) -m mypy --config-file tools/mypy-esp32.ini \

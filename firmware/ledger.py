@@ -94,9 +94,18 @@ class Ledger:
         self.emergency_repaid += to_emergency
         self.debt -= to_debt
         self.debt_recovered += to_debt
-        self.refs.append(digest)
-        if len(self.refs) > R.MAX_REFS:
-            self.refs.pop(0)
+        if digest is not None:
+            self.refs.append(digest)
+            if len(self.refs) > R.MAX_REFS:
+                self.refs.pop(0)
+
+    def _split(self, amount, debt_share_pct, debt_cap):
+        """What of a top-up repays emergency credit (all of it first), and
+        what goes to debt (a share of the rest, capped)."""
+        to_em = min(amount, self.emergency) if self.emergency > 0 else 0
+        to_debt = min(self.debt, (amount - to_em) * debt_share_pct // 100, debt_cap) \
+            if self.debt > 0 else 0
+        return to_em, to_debt
 
     def set_loss_bound(self, mwh):
         """Most energy (mWh) a power cut may lose: the number of pulses that
@@ -231,9 +240,7 @@ class Ledger:
         d = ref_digest(ref)
         if d in self.refs:
             raise Rejected("duplicate top-up reference %r" % (ref,))
-        to_em = min(amount, self.emergency) if self.emergency > 0 else 0
-        to_debt = min(self.debt, (amount - to_em) * debt_share_pct // 100, debt_cap) \
-            if self.debt > 0 else 0
+        to_em, to_debt = self._split(amount, debt_share_pct, debt_cap)
         self.flush()
         snap = self._snapshot()
         self._apply_topup(amount, d, to_em, to_debt)
@@ -254,16 +261,8 @@ class Ledger:
         'disable', 'sync'."""
         def change():
             if kind == "add":
-                to_em = min(credit, self.emergency) if self.emergency > 0 else 0
-                to_debt = min(self.debt, (credit - to_em) * debt_share_pct // 100, debt_cap) \
-                    if self.debt > 0 else 0
-                self.credit += credit - to_em - to_debt
-                self.topups += credit
-                self.topup_count += 1
-                self.emergency -= to_em
-                self.emergency_repaid += to_em
-                self.debt -= to_debt
-                self.debt_recovered += to_debt
+                to_em, to_debt = self._split(credit, debt_share_pct, debt_cap)
+                self._apply_topup(credit, None, to_em, to_debt)
             elif kind == "set":
                 self.adjusted += credit - self.credit
                 self.credit = credit

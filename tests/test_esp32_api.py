@@ -9,7 +9,8 @@ import mp
 
 STUBS = mp.VENV / "esp32-stubs"
 CONFIG = mp.ROOT / "tools" / "mypy-esp32.ini"
-DEVICE = ["firmware", "hal/esp32", "hal/blockrange.py", "boards/esp32_devkit_bl0937.py",
+DEVICE = ["firmware", "hal/esp32", "hal/blockrange.py", "boards/esp32_common.py",
+          "boards/esp32_devkit_bl0937.py",
           "boards/esp32s3_devkit.py", "main.py"]
 
 

@@ -39,8 +39,9 @@ def stage(board, out):
     hal_dir = "sim" if board == "sim" else "esp32"
     for rel in ["firmware", "hal/" + hal_dir]:
         shutil.copytree(built / rel, dest / rel)
+    extra = [] if board == "sim" else ["boards/esp32_common.mpy"]
     for rel in ["hal/__init__.mpy", "hal/blockrange.mpy", "boards/__init__.mpy",
-                "boards/%s.mpy" % board]:
+                "boards/%s.mpy" % board] + extra:
         (dest / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(built / rel, dest / rel)
     shutil.copy(mp.ROOT / "main.py", dest / "main.py")

@@ -1,0 +1,19 @@
+# What every ESP32 meter board shares: the flash layout of the `meter` data
+# partition (boards/partitions.csv) and the firmware defaults.
+
+PARTITION = "meter"
+BLOCK_SIZE = 4096
+LEDGER_BLOCKS, SETTINGS_BLOCKS, LOG_BLOCKS, OUTBOX_BLOCKS = 16, 2, 4, 4
+LOSS_BOUND_MWH = 1000
+LOW_CREDIT = 1000
+INITIAL_CREDIT = 0
+PRICE_PER_KWH = 2000
+
+
+def settings_flash(board):
+    """The settings partition alone: what provisioning writes secrets into."""
+    from esp32 import Partition
+
+    from hal.blockrange import BlockRange
+    return BlockRange(Partition.find(Partition.TYPE_DATA, label=board.PARTITION)[0],
+                      board.LEDGER_BLOCKS, board.SETTINGS_BLOCKS)
