@@ -61,7 +61,6 @@ class ReplBridge:
 
 
 def test_deploy_to_a_unix_port_device_then_it_boots(tmp_path):
-    from consolepty import PROMPT  # noqa: F401  (same pty conventions)
     dev = tmp_path / "device"
     dev.mkdir()
     reg = tmp_path / "headend.json"

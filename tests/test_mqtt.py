@@ -8,7 +8,6 @@ import threading
 import time
 
 import paho.mqtt.client as mqtt
-import pytest
 
 from conftest import ROOT, Broker, SimResult
 

@@ -16,7 +16,8 @@ DEVICE_DIRS = ("boards", "firmware", "hal")
 
 def device_modules():
     for d in DEVICE_DIRS:
-        yield from sorted((mp.ROOT / d).rglob("*.py"))
+        # boards/manifest.py is a MicroPython build manifest, not a module
+        yield from sorted(f for f in (mp.ROOT / d).rglob("*.py") if f.name != "manifest.py")
     yield mp.ROOT / "main.py"   # stays .py on the board; compiled here as a check
 
 
