@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """For `make sim`: find or start a local MQTT broker on 127.0.0.1:1883 and make
-sure the demo meter sim-0001 is provisioned. Prints the sim.py flags to use.
+sure the demo meter sim-0001 is provisioned. Prints the sim.py flags to use
+(the host's clock serves as the meter's time source).
 
 A broker already listening there is used as it is. Otherwise Mosquitto (from
 apt, installed by `make setup`) is started in the background; its pid is in
@@ -55,13 +56,16 @@ def main():
         start_mosquitto()
     secrets = BUILD / ("%s.secrets.json" % METER)
     reg = BUILD / "headend.json"
-    known = reg.exists() and METER in json.loads(reg.read_text()).get("meters", {})
-    if not (secrets.exists() and known):
+    entry = json.loads(reg.read_text()).get("meters", {}).get(METER) if reg.exists() else None
+    if not (secrets.exists() and entry and "token_key" in entry):
+        # new, or provisioned by an older meterctl (no token key): provision again
         subprocess.run([sys.executable, str(mp.ROOT / "tools" / "meterctl.py"), "provision",
                         "--id", METER, "--out", str(secrets), "--force"],
                        check=True, stdout=subprocess.DEVNULL)
-    print("--broker %s:%d --secrets %s --flash %s" % (HOST, PORT, secrets,
-                                                     BUILD / ("%s.img" % METER)))
+    # the host's clock is the demo meter's time source, as NTP is a real one's
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    print("--broker %s:%d --secrets %s --flash %s --start %s" % (
+        HOST, PORT, secrets, BUILD / ("%s.img" % METER), now))
 
 
 if __name__ == "__main__":

@@ -243,6 +243,9 @@ def cmd_token(a, reg):
     from openpaygo.token_encode import OpenPAYGOTokenEncoder
     from openpaygo.token_shared import TokenType
     m = reg.meter(a.meter)
+    if "token_key" not in m:
+        raise SystemExit("meterctl: %s was provisioned without a token key; provision it "
+                         "again (--force) and give the meter the new secrets" % a.meter)
     kind = {"add": TokenType.ADD_TIME, "set": TokenType.SET_TIME,
             "disable": TokenType.DISABLE_PAYG, "sync": TokenType.COUNTER_SYNC}[a.type]
     value = a.value if kind in (TokenType.ADD_TIME, TokenType.SET_TIME) else None
