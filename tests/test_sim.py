@@ -184,3 +184,26 @@ def test_bad_tariff_file_is_refused(tmp_path):
     bad.write_text("{not json")
     r = run_sim("--tariff", bad, "--hours", 1)
     assert r.rc == 2 and "--tariff" in r.stderr
+
+
+def test_an_image_of_the_first_layout_is_the_same_meter(tmp_path):
+    """A 64 KiB image (ledger only, before settings, log and outbox existed)
+    boots as the same meter and grows only when the new partitions are written."""
+    from conftest import mp_json
+    img = tmp_path / "old.img"
+    mp_json("""
+import json, sys
+from hal.sim.flash import SimFlash
+from firmware.ledger import Ledger
+f = SimFlash(sys.argv[1], 4096, 16)
+lg = Ledger(f, 1600, 2000, 4321)
+lg.consume(7)
+f.close()
+print(json.dumps({"ok": 1}))
+""", img)
+    assert img.stat().st_size == 65536
+    r = run_sim("--flash", img, "--hours", 0.01, "--json")
+    assert r.rc == 0, r.stderr
+    boot = r.events[0]
+    assert boot["new"] is False and boot["pulses"] == 7 and boot["credit"] == 4321 - 8
+    assert 65536 < img.stat().st_size <= 104 * 1024   # grown as far as written
