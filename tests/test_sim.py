@@ -207,3 +207,5 @@ print(json.dumps({"ok": 1}))
     boot = r.events[0]
     assert boot["new"] is False and boot["pulses"] == 7 and boot["credit"] == 4321 - 8
     assert 65536 < img.stat().st_size <= 104 * 1024   # grown as far as written
+    again = run_sim("--flash", img, "--hours", 0.01, "--json")   # and it opens again
+    assert again.rc == 0 and again.events[0]["pulses"] == 7
