@@ -207,12 +207,18 @@ class MeterApp:
         n, w, h = self._friendly_cfg
         return policy.in_friendly(n, w, h, self.local(wall_s))
 
+    def _policy_state(self, now_ms):
+        """The credit state now (ok while PAYG is off by token)."""
+        s, lg = self.settings, self.ledger
+        if lg.payg_off:
+            return "ok"
+        return policy.credit_state(lg.credit, lg.emergency, s.get("low_credit"),
+                                   s.get("low_clear"), self.credit_state,
+                                   self._friendly(self.clock.now(now_ms)))
+
     def _decide(self, reason, now_ms):
         s, lg = self.settings, self.ledger
-        t = self.clock.now(now_ms)
-        state = "ok" if lg.payg_off else policy.credit_state(
-            lg.credit, lg.emergency, s.get("low_credit"), s.get("low_clear"),
-            self.credit_state, self._friendly(t))
+        state = self._policy_state(now_ms)
         if state != self.credit_state:
             if self.credit_state is not None or state != "ok":
                 self.emit({"event": "low_credit" if state == "low" else "credit_state",
@@ -339,11 +345,8 @@ class MeterApp:
         return r.state
 
     def reset_trip(self, now_ms, by="technician"):
-        s = self.settings
-        state = policy.credit_state(self.ledger.credit, self.ledger.emergency,
-                                    s.get("low_credit"), s.get("low_clear"),
-                                    self.credit_state, self._friendly(self.clock.now(now_ms)))
-        if not self.relay.reset_trip(now_ms, policy.supply_allowed(state), s.get("reconnect")):
+        allowed = policy.supply_allowed(self._policy_state(now_ms))
+        if not self.relay.reset_trip(now_ms, allowed, self.settings.get("reconnect")):
             raise ValueError("the relay is not tripped")
         self.emit({"event": "trip_reset", "detail": by}, now_ms)
         self._decide("reset", now_ms)
