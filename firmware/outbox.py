@@ -12,6 +12,7 @@ import struct
 from binascii import crc32
 
 from firmware import ring
+from firmware.policy import STATES
 
 MAGIC = b"PPOB"
 TAG_TELE = 0x4D
@@ -19,7 +20,6 @@ TAG_CURSOR = 0x41
 TELE_FMT = "<BIIqQiBB"
 TELE_LEN = struct.calcsize(TELE_FMT) + 2
 CURSOR_LEN = 11
-STATES = ("ok", "low", "emergency", "exhausted", "friendly")
 
 
 def _crc(b):

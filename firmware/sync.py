@@ -20,6 +20,7 @@ import time
 from firmware.commands import ANYONE, HEADEND, Result, Session
 from firmware.eventlog import kind_name
 from firmware.meter import wh_text
+from firmware.policy import STATES
 from firmware.signing import canonical, hmac_sha256, same
 
 IO_TIMEOUT_S = 0.25        # longest a single socket operation may block
@@ -227,7 +228,7 @@ class Sync:
                 {"tseq": tseq, "t": t, "credit": credit,
                  "energy_wh": wh_text(pulses, self.app.ledger.imp), "pulses": pulses,
                  "power_w": power, "relay": "closed" if relay else "open",
-                 "state": ("ok", "low", "emergency", "exhausted", "friendly")[state],
+                 "state": STATES[state],
                  "clock": "synced" if self.app.clock.synced else "unsynced"}), qos=1)
             ob.save_cursor(ob.acked_event, tseq)
             self.stats["sent"] += 1
