@@ -37,11 +37,6 @@ def month_key(days):
     return y * 12 + (m - 1)
 
 
-def month_start(key):
-    """Day number of the first day of the month `key` (year * 12 + month - 1)."""
-    return days_from_civil(key // 12, key % 12 + 1, 1)
-
-
 def parse_iso(text):
     """'YYYY-MM-DDTHH:MM[:SS][Z]' or 'YYYY-MM-DD' (UTC) -> seconds since 1970."""
     t = text.strip().rstrip("Z")

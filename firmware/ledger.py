@@ -114,10 +114,6 @@ class Ledger:
         k = mwh * self.imp // 1000000
         self.flush_every = 1 if k < 1 else (255 if k > 255 else k)
 
-    @property
-    def persisted_pulses(self):
-        return self.pulses - self.pending
-
     # -- boot ----------------------------------------------------------------
 
     def _replay(self, tag, v, first):
@@ -167,10 +163,6 @@ class Ledger:
             self._append(R.energy(n))
             if self.pending:  # a rotation persists everything at once
                 self.pending -= n
-
-    def checkpoint(self):
-        """Write the full state now."""
-        self._checkpoint_after(lambda: None)
 
     # -- operations ----------------------------------------------------------
 

@@ -97,20 +97,6 @@ def price(t, local_s, month_pulses, imp):
     return _step_price(t["tiers"], month_pulses // imp)
 
 
-def next_switch(t, local_s):
-    """Local time of the next time-of-day price change after local_s, or None."""
-    if t["kind"] != "tou":
-        return None
-    days, secs = divmod(local_s, DAY)
-    minute = secs // 60
-    for d in range(8):
-        steps = t["weekend"] if weekday(days + d) >= 5 else t["weekday"]
-        for start, _ in steps:
-            if d or start > minute:
-                return (days + d) * DAY + start * 60
-    return None
-
-
 def in_force(tariffs, wall_s):
     """The tariff in force at wall_s: the latest activation not after it
     (the higher version on a tie); None if none has started."""

@@ -330,7 +330,6 @@ def run_console(sim):
             if console.action == "reboot":
                 sim.app.ledger.flush()
                 sim.boot()
-                console.cmds = Commands(sim.app)
                 console = Console(Commands(sim.app), sys.stdout.write,
                                   sim.clock.now_ms(), echo=saved is not None)
                 console.start()
