@@ -44,15 +44,16 @@ def topup_spec(text):
         raise argparse.ArgumentTypeError(
             "top-up is SECONDS:AMOUNT[:REF], got %r" % text)
     try:
-        t, amount = float(parts[0]), int(parts[1])
+        amount = int(parts[1])
     except ValueError:
         raise argparse.ArgumentTypeError("top-up is SECONDS:AMOUNT[:REF], got %r" % text)
-    if t < 0 or amount <= 0:
+    t_ms = seconds(parts[0])
+    if amount <= 0:
         raise argparse.ArgumentTypeError("top-up needs SECONDS >= 0 and AMOUNT > 0")
     ref = parts[2] if len(parts) == 3 else "sim-%s-%d" % (parts[0], amount)
     if not 0 < len(ref.encode()) <= 64:
         raise argparse.ArgumentTypeError("top-up reference must be 1..64 bytes")
-    return [int(t * 1000), amount, ref]
+    return [t_ms, amount, ref]
 
 
 def seconds(text):
@@ -137,7 +138,7 @@ def parser():
                       help="simulate H hours of virtual time as fast as possible")
     span.add_argument("--days", type=positive_number, metavar="D",
                       help="simulate D days of virtual time as fast as possible")
-    p.add_argument("--speed", type=positive_number, metavar="K", default=1,
+    p.add_argument("--speed", type=positive_number, metavar="K",
                    help="run in real time, K times faster; with --hours/--days, paced "
                         "this way instead of as fast as possible")
     p.add_argument("--json", action="store_true",
@@ -195,7 +196,7 @@ def parser():
     return p
 
 
-def config(args, argv=None):
+def config(args):
     if args.console and (args.hours or args.days or args.json):
         raise ValueError("--console runs in real time: no --hours/--days/--json")
     if args.pin is not None and not (4 <= len(args.pin) <= 12 and args.pin.isdigit()):
@@ -244,7 +245,7 @@ def config(args, argv=None):
         "credit": args.credit, "price": args.price,
         "load": args.load or 0,
         "profile": os.path.abspath(args.load_profile) if args.load_profile else None,
-        "end_ms": end, "speed": args.speed, "json": args.json,
+        "end_ms": end, "speed": args.speed or 1, "json": args.json,
         "report_ms": int(report * 1000), "seed": args.seed, "noise": args.noise,
         "topups": args.topup, "cut_after_writes": args.cut_after_writes,
         "console": args.console, "pin": args.pin, "tariffs": tariffs,
@@ -252,7 +253,7 @@ def config(args, argv=None):
         "buttons": args.button_at, "settings": settings,
         "broker": args.broker, "secrets": secrets, "wifi_outages": args.wifi_down,
         "keys": args.keys,
-        "paced": end is not None and "--speed" in (argv if argv is not None else sys.argv),
+        "paced": end is not None and args.speed is not None,
         "live": not args.json and end is None and sys.stdout.isatty() and not args.console,
     }
 
@@ -261,7 +262,7 @@ def main(argv=None):
     p = parser()
     args = p.parse_args(argv)
     try:
-        cfg = config(args, argv)
+        cfg = config(args)
     except ValueError as e:
         p.error(str(e))
     # The configuration travels in the environment: the packaged micropython
