@@ -34,7 +34,7 @@ stop-broker:
 # device code against the ESP32 port's stubs: an API the port lacks fails here
 DEVICE_CODE := firmware hal/esp32 hal/blockrange.py boards/esp32_common.py \
 	boards/esp32_devkit_bl0937.py \
-	boards/esp32s3_devkit.py main.py
+	boards/esp32s3_devkit.py boards/esp32c3_devkit.py main.py
 typecheck: setup
 	MYPYPATH=$(VENV)/esp32-stubs $(PY) -m mypy --config-file tools/mypy-esp32.ini \
 		--custom-typeshed-dir $(VENV)/esp32-stubs --cache-dir build/mypy-cache $(DEVICE_CODE)

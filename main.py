@@ -14,9 +14,13 @@ def main():
         from hal.sim import run
         run.run({"console": True, "flash": "meter.img", "load": cfg.get("load", 0)})
         return
+    from hal.esp32 import shell
+    if shell.maintenance_requested():
+        print("maintenance mode: the meter is stopped and the watchdog is off; "
+              "machine.reset() starts it again")
+        return
     from firmware.outbox import Outbox
     from firmware.sync import from_settings
-    from hal.esp32 import shell
     pkg = __import__("boards." + cfg["board"])
     board = getattr(pkg, cfg["board"])
     hal = board.build_hal(cfg.get("wifi_ssid", ""), cfg.get("wifi_pass", ""))

@@ -55,6 +55,7 @@ class MeterApp:
         self.hal = hal
         self.sink = sink
         self.boot_ms = now_ms
+        self.sync = None      # a firmware.sync.Sync registers itself here
         self.settings = Settings(hal.settings_flash, default_settings(board))
         self.log = EventLog(hal.log_flash)
         price = board.PRICE_PER_KWH if new_price is None else new_price

@@ -216,7 +216,8 @@ class Commands:
             "session=" + LEVEL_NAMES[s.level],
             "uptime_s=%d" % ((now - a.boot_ms) // 1000),
             "events=%d" % a.log.seq,
-        ])
+        ] + ([] if a.sync is None else
+             ["mqtt=" + a.sync.state(), "mqtt_error=" + (a.sync.last_error or "none")]))
 
     def energy(self, s, args, now):
         lg = self.app.ledger

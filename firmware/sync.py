@@ -1,10 +1,12 @@
 # WiFi/MQTT sync with the head-end, on micropython-lib's umqtt.simple.
 #
-# It runs in the meter's own loop and never blocks it for long: every socket
-# operation has a timeout (umqtt.simple creates blocking sockets, so its socket
-# module is given a shim that makes them time out), and each poll() does a
-# bounded amount of work. A broker that is down, silent or half-open costs at
-# most one timeout per poll, then exponential backoff with jitter.
+# It runs in the meter's own loop and never waits on the network: umqtt.simple
+# talks through a non-blocking firmware.mqttlink.Link, QoS 1 messages go out in
+# a window of WINDOW and are matched with their PUBACKs as those come, and the
+# broker's name is resolved once by the HAL (in the background on a board,
+# where getaddrinfo has no timeout). A broker that is down, silent or half-open
+# ends the connection; then exponential backoff with jitter. Why a connection
+# failed is kept (status `mqtt_error`) and logged when it changes.
 #
 # Topics (docs/mqtt.md), under meters/<id>/:
 #   status    retained "online" / "offline" (last will)
@@ -17,87 +19,63 @@ import json
 import os
 import time
 
+from firmware import mqttlink
 from firmware.commands import ANYONE, HEADEND, Result, Session
 from firmware.eventlog import kind_name
 from firmware.meter import wh_text
 from firmware.policy import STATES
 from firmware.signing import canonical, hmac_sha256, same
 
-IO_TIMEOUT_S = 0.25        # longest a single socket operation may block
-BATCH = 8                  # messages sent per poll at most
+WINDOW = 8                 # QoS 1 messages in flight (sent, PUBACK not yet seen)
 KEEPALIVE_S = 30
+CONNECT_TIMEOUT_MS = 20000  # TCP + CONNACK, however slow the path
 BACKOFF_MIN_MS = 1000
 BACKOFF_MAX_MS = 60000
 MAX_CMD_BYTES = 2048
-IPPROTO_TCP, TCP_NODELAY = 6, 1   # the numbers are the same on Linux and lwIP
+MAX_UNSENT = 8192          # bytes queued for a broker that does not read them
 
 
-class TimedSocket:
-    """A socket whose blocking operations time out; notes when data last came."""
+class Shim:
+    """Stands in for the socket module inside umqtt.simple: its socket is a
+    mqttlink.Link and its name lookup answers from the address the sync
+    resolved beforehand (a board's getaddrinfo has no timeout)."""
 
-    def __init__(self, sock_mod, timeout):
-        self._s = sock_mod.socket()
-        self._timeout = timeout
-        self._s.settimeout(timeout)
-        try:
-            # umqtt writes a packet in pieces: without TCP_NODELAY each QoS 1
-            # round trip waits for the peer's delayed ACK.
-            self._s.setsockopt(IPPROTO_TCP, TCP_NODELAY, 1)
-        except (OSError, AttributeError):
-            pass
-        self.last_rx = time.ticks_ms()
-
-    def connect(self, addr):
-        self._s.connect(addr)
-
-    def write(self, buf, n=None):
-        return self._s.write(buf if n is None else buf[:n])
-
-    def read(self, n):
-        data = self._s.read(n)
-        if data:
-            self.last_rx = time.ticks_ms()
-        return data
-
-    def setblocking(self, flag):
-        if flag:
-            self._s.settimeout(self._timeout)
-        else:
-            self._s.setblocking(False)
-
-    def close(self):
-        self._s.close()
-
-
-class SocketShim:
-    """Stands in for the socket module inside umqtt.simple."""
-
-    def __init__(self, sock_mod, timeout):
+    def __init__(self, sock_mod):
         self._m = sock_mod
-        self._timeout = timeout
+        self.addr = None
 
     def socket(self, *a):
-        return TimedSocket(self._m, self._timeout)
+        return mqttlink.Link(self._m)
 
     def getaddrinfo(self, host, port, *a):
-        return self._m.getaddrinfo(host, port)
+        return [(2, 1, 0, "", self.addr)]
 
 
 def mqtt_module():
-    """umqtt.simple with timed sockets: the one adaptation this code makes to
-    it, done once. Both 1.3.4 (PyPI) and the current mip version refer to
-    their socket module by the module-level name `socket`."""
+    """umqtt.simple, and the errors a broken or hostile peer can make it raise
+    (its protocol checks are asserts; short reads index empty bytes). Every
+    version (1.3.4 on PyPI, 1.6-1.8 frozen on boards) calls its socket module
+    by the module-level name `socket`: the shim goes there, once."""
     from umqtt import simple
-    if not isinstance(getattr(simple, "socket"), SocketShim):
+    if not isinstance(getattr(simple, "socket"), Shim):
         import socket
-        setattr(simple, "socket", SocketShim(socket, IO_TIMEOUT_S))
-    return simple
+        setattr(simple, "socket", Shim(socket))
+    return simple, (OSError, simple.MQTTException, AssertionError, IndexError, TypeError)
+
+
+def describe(e):
+    """A short reason for status and the event log."""
+    if isinstance(e, OSError) and e.args and isinstance(e.args[0], int):
+        return "OSError %d" % e.args[0]
+    name = type(e).__name__
+    return ("%s %s" % (name, e.args[0])) if e.args else name
 
 
 class Sync:
     def __init__(self, app, commands, wifi, meter_id, key, host, port, user=None,
                  password=None, telemetry_s=60, outbox=None):
         self.app = app
+        app.sync = self
         self.commands = commands
         self.wifi = wifi
         self.id = meter_id
@@ -107,49 +85,99 @@ class Sync:
         self.telemetry_ms = telemetry_s * 1000
         self.outbox = outbox
         self.base = "meters/%s/" % meter_id
-        self.client = None
-        self.next_try = 0          # real ms of the next connection attempt
+        self.client = None         # umqtt's MQTTClient
+        self.link = None           # its mqttlink.Link
+        self.online = False        # CONNACK seen
+        self.addr = None           # the broker's address, resolved once
+        self.next_try = None       # real ms of the next connection attempt
         self.backoff = BACKOFF_MIN_MS
         self.next_tele = None      # meter ms of the next telemetry snapshot
         self.inbox = []            # commands received, not yet run
+        self.inflight = []         # [pid, kind, seq, acked] in the order sent
+        self.sent_event = 0        # newest event seq published on this connection
+        self.sent_tele = 0
+        self.pid = 0
         self.batch = []            # events read from the log, not yet sent
         self.tele_batch = []       # telemetry read from the outbox, not yet sent
-        self.last_ping = 0
+        self.last_rx = self.last_ping = self.started = 0
+        self.last_error = ""
         self.stats = {"connects": 0, "failures": 0, "sent": 0, "rejected": 0}
 
     # -- connection ------------------------------------------------------------
 
     def connected(self):
-        return self.client is not None
+        return self.online
 
-    def _fail(self, real_ms, why):
-        self.stats["failures"] += 1
-        if self.client is not None:
+    def state(self):
+        if self.online:
+            return "connected"
+        return "connecting" if self.client is not None else "offline"
+
+    def _error(self, why, now_ms):
+        """The reason a connection failed, in status, and in the event log
+        when it changes."""
+        if why != self.last_error:
+            self.last_error = why
+            self.app.emit({"event": "mqtt_error", "detail": why}, now_ms)
+
+    def _drop(self):
+        if self.link is not None:
             try:
-                self.client.sock.close()
-            except Exception:
+                self.link.close()
+            except OSError:
                 pass
-        self.client = None
+        self.client = self.link = None
+        self.online = False
+        self.inflight = []
         self.batch = []
         self.tele_batch = []
+
+    def _fail(self, real_ms, now_ms, why):
+        self.stats["failures"] += 1
+        self._drop()
+        self._error(why, now_ms)
         # exponential backoff with +-50 % jitter, so a fleet does not stampede
         jitter = int.from_bytes(os.urandom(2), "little") % (self.backoff + 1)
-        self.next_try = real_ms + self.backoff // 2 + jitter
+        self.next_try = time.ticks_add(real_ms, self.backoff // 2 + jitter)
         self.backoff = min(self.backoff * 2, BACKOFF_MAX_MS)
 
     def _connect(self, real_ms):
-        simple = mqtt_module()
+        """Start a connection: umqtt writes CONNECT into the link and would
+        wait for CONNACK; the link says Pending and the loop goes on."""
+        simple, _ = mqtt_module()
+        simple.socket.addr = self.addr
         c = simple.MQTTClient(self.id, self.host, self.port, self.user, self.password,
                               keepalive=KEEPALIVE_S)
         c.set_last_will(self.base + "status", "offline", retain=True, qos=1)
         c.set_callback(self._on_message)
-        c.connect(clean_session=False)
         self.client = c
-        c.publish(self.base + "status", b"online", retain=True, qos=1)
-        c.subscribe(self.base + "cmd", qos=1)
+        self.started = self.last_rx = real_ms
+        try:
+            c.connect(clean_session=False)
+        except mqttlink.Pending:
+            pass
+        finally:
+            self.link = c.sock    # closed by _drop() whatever happened
+
+    def _connack(self, link, real_ms, now_ms):
+        if len(link.inp) < 4:
+            if time.ticks_diff(real_ms, self.started) > CONNECT_TIMEOUT_MS:
+                raise OSError("no CONNACK")
+            return
+        r = link.read(4)
+        if r[0] != 0x20 or r[1] != 2:
+            raise OSError("not an MQTT broker")
+        if r[3]:
+            raise OSError("refused rc=%d" % r[3])
+        self.online = True
         self.backoff = BACKOFF_MIN_MS
         self.last_ping = real_ms
         self.stats["connects"] += 1
+        ob = self.outbox
+        self.sent_event, self.sent_tele = ob.acked_event, ob.acked_tele
+        self._error("", now_ms)
+        self._publish("status", b"online", None, 0, retain=True)
+        link.write(mqttlink.subscribe(self.base + "cmd", self._next_pid()))
 
     def _on_message(self, topic, msg):
         if len(self.inbox) < 16:
@@ -158,80 +186,131 @@ class Sync:
     # -- the loop ----------------------------------------------------------------
 
     def poll(self, now_ms, real_ms):
-        """Do a bounded share of the sync work. now_ms: the meter's clock;
-        real_ms: a monotonic wall clock for network timing."""
+        """Do a bounded share of the sync work; never waits on the network.
+        now_ms: the meter's clock; real_ms: time.ticks_ms() (it wraps)."""
         if self.next_tele is None:
             self.next_tele = now_ms
         if now_ms >= self.next_tele:
             self.next_tele = now_ms + self.telemetry_ms
             self._snapshot(now_ms)
-        if self.client is None:
-            if real_ms < self.next_try or not self.wifi.isconnected():
-                return
-            try:
-                self._connect(real_ms)
-            except Exception as e:
-                self._fail(real_ms, e)
-                return
+        _, errors = mqtt_module()
         try:
+            if self.client is None:
+                if self.next_try is not None and time.ticks_diff(real_ms, self.next_try) < 0:
+                    return
+                if not self.wifi.isconnected():
+                    return
+                if self.addr is None:
+                    self.addr = self.wifi.resolve(self.host, self.port)
+                    if self.addr is None:
+                        return        # the lookup is still running
+                self._connect(real_ms)
             self._io(now_ms, real_ms)
-        except Exception as e:
-            self._fail(real_ms, e)
+        except errors as e:
+            self._fail(real_ms, now_ms, describe(e))
 
     def _io(self, now_ms, real_ms):
-        c = self.client
-        if c is None:
+        c, link = self.client, self.link
+        if c is None or link is None:
             return
-        for _ in range(BATCH):
-            if c.check_msg() is None and not self.inbox:
-                break
+        link.pump()
+        if link.received:
+            link.received = False
+            self.last_rx = real_ms
+        if not self.online:
+            self._connack(link, real_ms, now_ms)
+            if not self.online:
+                return
+        n = link.packet_len()
+        while n:
+            op = link.inp[0] & 0xF0
+            if op == 0x30:
+                c.check_msg()     # umqtt parses it and sends its PUBACK
+            else:
+                self._control(op, link.read(n))
+            n = link.packet_len()
         while self.inbox:
             self._command(self.inbox.pop(0), now_ms)
-        for _ in range(BATCH):
-            if not self._send_one():
-                break
-        # keepalive; a half-open connection shows as silence, then a timeout
+        while len(self.inflight) < WINDOW and self._send_one():
+            pass
+        if len(link.out) > MAX_UNSENT:
+            raise OSError("broker not reading")
+        link.pump()
+        # keepalive; a half-open connection shows as silence
         if time.ticks_diff(real_ms, self.last_ping) > KEEPALIVE_S * 500:
-            c.ping()
+            link.write(b"\xc0\0")
             self.last_ping = real_ms
-        if time.ticks_diff(real_ms, c.sock.last_rx) > KEEPALIVE_S * 1500:
-            raise OSError(110)
+        if time.ticks_diff(real_ms, self.last_rx) > KEEPALIVE_S * 1500:
+            raise OSError("broker silent")
+
+    def _control(self, op, pkt):
+        """An acknowledgement: PUBACK frees its message, SUBACK must grant."""
+        if op == 0x40 and len(pkt) == 4:
+            self._acked((pkt[2] << 8) | pkt[3])
+        elif op == 0x90 and len(pkt) >= 5 and pkt[4] == 0x80:
+            raise OSError("subscription refused")
+
+    def _next_pid(self):
+        self.pid = self.pid % 65535 + 1
+        return self.pid
+
+    def _publish(self, topic, payload, kind, seq, retain=False):
+        link = self.link
+        if link is None:
+            return
+        pid = self._next_pid()
+        link.write(mqttlink.publish_qos1(self.base + topic, payload, pid, retain))
+        self.inflight.append([pid, kind, seq, False])
+        self.stats["sent"] += 1
+
+    def _acked(self, pid):
+        """The broker has a message: the cursor moves past every message
+        before it that is acknowledged too (PUBACKs come in order)."""
+        for m in self.inflight:
+            if m[0] == pid:
+                m[3] = True
+        ob = self.outbox
+        while self.inflight and self.inflight[0][3]:
+            _, kind, seq, _ = self.inflight.pop(0)
+            if kind == "event":
+                ob.save_cursor(seq, ob.acked_tele)
+            elif kind == "telemetry":
+                ob.save_cursor(ob.acked_event, seq)
 
     def _send_one(self):
         """Publish the next queued event, else telemetry; False if none."""
-        ob, log, c = self.outbox, self.app.log, self.client
-        if c is None:
-            return False
-        if ob.acked_event < log.seq:
+        ob, log = self.outbox, self.app.log
+        if self.sent_event < log.seq:
             if not self.batch:
-                self.batch = log.after(ob.acked_event, BATCH)
+                self.batch = log.after(self.sent_event, WINDOW)
                 if not self.batch:   # the log ring overwrote them: skip the gap
-                    ob.save_cursor(log.seq, ob.acked_tele)
+                    self.sent_event = log.seq
+                    if not self.inflight:
+                        ob.save_cursor(log.seq, ob.acked_tele)
                     return True
-            e = self.batch[0]
-            seq, t, kind, value, detail = e
-            c.publish(self.base + "events", json.dumps(
+            seq, t, kind, value, detail = self.batch.pop(0)
+            self._publish("events", json.dumps(
                 {"seq": seq, "t": t, "event": kind_name(kind), "value": value,
-                 "detail": detail}), qos=1)
-            self.batch.pop(0)
-            ob.save_cursor(seq, ob.acked_tele)
-            self.stats["sent"] += 1
+                 "detail": detail}), "event", seq)
+            self.sent_event = seq
             return True
-        if ob.acked_tele < ob.tseq:
+        if self.sent_tele < ob.tseq:
             if not self.tele_batch:
-                self.tele_batch = ob.telemetry_after(ob.acked_tele, BATCH)
+                self.tele_batch = ob.telemetry_after(self.sent_tele, WINDOW)
                 if not self.tele_batch:   # overwritten by newer ones: skip the gap
-                    ob.save_cursor(ob.acked_event, ob.tseq)
+                    self.sent_tele = ob.tseq
+                    if not self.inflight:
+                        ob.save_cursor(ob.acked_event, ob.tseq)
                     return True
             tseq, t, credit, pulses, power, relay, state = self.tele_batch.pop(0)
-            c.publish(self.base + "telemetry", json.dumps(
+            self._publish("telemetry", json.dumps(
                 {"tseq": tseq, "t": t, "credit": credit,
                  "energy_wh": wh_text(pulses, self.app.ledger.imp), "pulses": pulses,
                  "power_w": power, "relay": "closed" if relay else "open",
                  "state": STATES[state],
-                 "clock": "synced" if self.app.clock.synced else "unsynced"}), qos=1)
-            ob.save_cursor(ob.acked_event, tseq)
-            self.stats["sent"] += 1
+                 "clock": "synced" if self.app.clock.synced else "unsynced"}),
+                "telemetry", tseq)
+            self.sent_tele = tseq
             return True
         return False
 
@@ -251,8 +330,8 @@ class Sync:
                 body["error"] = result.error
         if error is not None:
             body["error"] = error
-        if self.client is not None:
-            self.client.publish(self.base + "reply", json.dumps(body), qos=1)
+        if self.online:
+            self._publish("reply", json.dumps(body), None, 0)
 
     def _reject(self, ctr, why, now_ms):
         self.stats["rejected"] += 1
@@ -316,7 +395,12 @@ class Sync:
         ob = self.outbox
         if first - 1 < ob.acked_event:
             ob.save_cursor(first - 1, ob.acked_tele)
+        if first - 1 < self.sent_event:
+            self.sent_event = first - 1
             self.batch = []
+            for m in self.inflight:     # their PUBACKs must not move the cursor now
+                if m[1] == "event":
+                    m[1] = None
         self._reply(ctr, Result(["resend_from=%d" % first]))
 
 

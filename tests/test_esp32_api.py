@@ -11,7 +11,7 @@ STUBS = mp.VENV / "esp32-stubs"
 CONFIG = mp.ROOT / "tools" / "mypy-esp32.ini"
 DEVICE = ["firmware", "hal/esp32", "hal/blockrange.py", "boards/esp32_common.py",
           "boards/esp32_devkit_bl0937.py",
-          "boards/esp32s3_devkit.py", "main.py"]
+          "boards/esp32s3_devkit.py", "boards/esp32c3_devkit.py", "main.py"]
 
 
 def mypy(cwd, targets):

@@ -119,10 +119,13 @@ def test_event_log_ring_keeps_the_newest_and_survives_a_torn_record():
 BACKOFF = """
 import json
 from firmware.sync import Sync, BACKOFF_MIN_MS, BACKOFF_MAX_MS
-s = Sync(None, None, None, "m", b"k", "127.0.0.1", 1)
+class App:
+    def emit(self, ev, t):
+        pass
+s = Sync(App(), None, None, "m", b"k", "127.0.0.1", 1)
 waits = []
 for i in range(12):
-    s._fail(0, "x")
+    s._fail(0, 0, "x")
     waits.append(s.next_try)
 print(json.dumps({"waits": waits, "min": BACKOFF_MIN_MS, "max": BACKOFF_MAX_MS}))
 """

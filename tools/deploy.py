@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import mp  # noqa: E402
 from build_mpy import build  # noqa: E402
 
-BOARDS = ("sim", "esp32_devkit_bl0937", "esp32s3_devkit")
+BOARDS = ("sim", "esp32_devkit_bl0937", "esp32s3_devkit", "esp32c3_devkit")
 SECRET_KEYS = {"meter_id": "meter_id", "key": "hc_key", "mqtt_user": "mqtt_user",
                "mqtt_pass": "mqtt_pass", "token_key": "token_key",
                "token_start": "token_start", "token_restricted": "token_restricted",

@@ -3,7 +3,7 @@
 from esp32 import Partition
 
 from hal.blockrange import BlockRange
-from hal.esp32.net import Wifi, ntp_time
+from hal.esp32.net import NtpTime, Wifi
 
 
 class Esp32Hal:
@@ -25,8 +25,5 @@ class Esp32Hal:
         self.indicator = indicator
         self.button = button
         self.wifi = Wifi(wifi_ssid, wifi_pass)
-
-    def wall_time(self):
-        """UTC seconds from NTP if the WiFi is up, else None (the billing clock
-        then runs unsynced from its last saved time)."""
-        return ntp_time() if self.wifi.isconnected() else None
+        # polled by the shell; returns UTC seconds when it has a fresh answer
+        self.time_source = NtpTime(self.wifi)

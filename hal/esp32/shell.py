@@ -1,56 +1,81 @@
 # The device's main loop: the ESP32 counterpart of hal/sim/run.py. One
-# cooperative loop: metering every turn, the console's bytes as they come (never
-# waiting for them), the MQTT sync's bounded share, the button, the watchdog.
-# Keyboard interrupt is off: only a technician's `repl` command ends the loop.
+# cooperative loop: metering every turn, the time source, the console's bytes
+# as they come (never waiting for them), the MQTT sync's share (which never
+# waits on the network), the button, the watchdog.
+# Keyboard interrupt is off: only a technician's `repl` command ends the loop,
+# and it does so through a reset into maintenance mode: an ESP32 watchdog
+# cannot be stopped, so a REPL reached with it armed would be reset within
+# WDT_MS.
 
 import select
 import sys
 import time
 
+import machine
 import micropython
-from machine import WDT
 
 from firmware.app import MeterApp
 from firmware.commands import Commands
 from firmware.console import Console
 
 TURN_MS = 20
-WDT_MS = 8000       # a hang reboots the meter; the ledger makes that harmless
+WDT_MS = 8000         # a hang reboots the meter; the ledger makes that harmless
+CONSOLE_BYTES = 64    # console bytes handled per turn at most
+# In RTC memory, which survives machine.reset() but not a power cut: the next
+# boot stays in the REPL, with no watchdog and no meter loop. A meter that
+# loses power while in maintenance comes back metering.
+MAINTENANCE = b"maintenance"
+
+
+def maintenance_requested():
+    """True, once, after `repl` reset the board."""
+    rtc = machine.RTC()
+    if rtc.memory() != MAINTENANCE:
+        return False
+    rtc.memory(b"")
+    return True
 
 
 def run(board, hal, sync_factory=None):
-    """Run the meter until `repl`. sync_factory(app) -> Sync or None."""
-    wdt = WDT(timeout=WDT_MS)
-    now = time.ticks_ms
-    t0 = now()
-    elapsed = 0
-    app = MeterApp(board, hal, lambda ev, t: None, 0, None, None, hal.wall_time())
+    """Run the meter until `repl` or `reboot` (both reset the board).
+    sync_factory(app) -> Sync or None."""
+    wdt = machine.WDT(timeout=WDT_MS)
+    t0 = time.ticks_ms()
+    elapsed = 0       # ms since boot: the meter's clock, never wraps
+    app = MeterApp(board, hal, lambda ev, t: None, 0)
     console = Console(Commands(app), sys.stdout.write, 0, echo=True)
     console.start()
     sync = sync_factory(app) if sync_factory else None
+    # bytes, not text: a text stream decodes UTF-8 and would wait for (or
+    # choke on) the rest of a character that a stray byte began
+    stdin = getattr(sys.stdin, "buffer", sys.stdin)
     poll = select.poll()
     poll.register(sys.stdin, select.POLLIN)
     micropython.kbd_intr(-1)
     try:
         while True:
             wdt.feed()
-            t = now()
+            t = time.ticks_ms()
             elapsed += time.ticks_diff(t, t0)
             t0 = t
             app.step(elapsed)
+            wall = hal.time_source.poll()
+            if wall is not None:
+                app.sync_clock(wall, elapsed)
             if hal.button.pressed():
                 app.button(elapsed)
             if sync is not None:
                 sync.poll(elapsed, t)
             console.tick(elapsed)
-            while poll.poll(0):
-                b = sys.stdin.read(1)
-                console.feed(b.encode() if isinstance(b, str) else b, elapsed)
-                if console.action == "reboot":
-                    import machine
+            for _ in range(CONSOLE_BYTES):
+                if not poll.poll(0):
+                    break
+                console.feed(stdin.read(1), elapsed)
+                if console.action in ("reboot", "repl"):
+                    app.ledger.flush()
+                    if console.action == "repl":
+                        machine.RTC().memory(MAINTENANCE)
                     machine.reset()
-                if console.action == "repl":
-                    return
-            time.sleep_ms(TURN_MS)
+            poll.poll(TURN_MS)    # the turn's rest, ended early by a console byte
     finally:
         micropython.kbd_intr(3)

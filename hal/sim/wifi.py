@@ -12,3 +12,8 @@ class SimWifi:
             if a <= t < b:
                 return False
         return True
+
+    def resolve(self, host, port):
+        """The broker's address (the host's resolver answers at once)."""
+        import socket
+        return socket.getaddrinfo(host, port)[0][-1]

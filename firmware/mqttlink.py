@@ -1,0 +1,147 @@
+# The byte link between umqtt.simple and the broker: a non-blocking socket
+# with a buffer each way, so that no MQTT operation ever waits on the network
+# inside the meter's loop.
+#
+# umqtt.simple is blocking by design: connect() waits for CONNACK, publish
+# with QoS 1 waits for its PUBACK, and every read waits for the whole packet.
+# With a real round-trip time that either stalls the loop or, with a short
+# timeout, drops the connection. So umqtt is handed a Link instead of a socket:
+#   - write() only queues bytes; pump() sends them when the socket takes them;
+#   - read(n) is served from what pump() received; the sync asks umqtt to parse
+#     a packet only once the whole packet is here, so umqtt never waits; the one
+#     read umqtt makes on its own (CONNACK in connect()) raises Pending, and the
+#     sync reads the CONNACK itself when it comes;
+#   - QoS 1 publishes, SUBSCRIBE and their acknowledgements are written and
+#     matched by the sync (packets below), as they come.
+
+import errno
+import select
+import struct
+
+IPPROTO_TCP, TCP_NODELAY = 6, 1   # the same numbers on Linux and lwIP
+MAX_PACKET = 4096                 # longer incoming packets end the connection
+READ_CHUNK = 512
+
+
+class Pending(Exception):
+    """umqtt asked for bytes that have not arrived yet."""
+
+
+class Link:
+    def __init__(self, sock_mod):
+        self._m = sock_mod
+        self.s = None
+        self.up = False          # the TCP connection is established
+        self.out = b""
+        self.inp = b""
+        self.received = False    # set by pump() whenever bytes arrive
+
+    # -- what umqtt.simple calls ---------------------------------------------
+
+    def connect(self, addr):
+        s = self._m.socket()
+        s.setblocking(False)
+        try:
+            # umqtt writes a packet in pieces: without it each QoS 1 round
+            # trip waits for the peer's delayed ACK
+            s.setsockopt(IPPROTO_TCP, TCP_NODELAY, 1)
+        except (OSError, AttributeError):
+            pass
+        self.s = s
+        self.poller = select.poll()
+        self.poller.register(s, select.POLLIN | select.POLLOUT)
+        try:
+            s.connect(addr)
+        except OSError as e:
+            if e.errno not in (errno.EINPROGRESS, errno.EAGAIN):
+                raise
+
+    def settimeout(self, t):
+        pass     # umqtt >= 1.5 sets one; this link never blocks
+
+    def setblocking(self, flag):
+        pass
+
+    def write(self, buf, n=None):
+        if isinstance(buf, str):
+            buf = buf.encode()       # umqtt writes client id and topics as given
+        self.out += bytes(buf if n is None else buf[:n])
+        return len(buf) if n is None else n
+
+    def read(self, n):
+        if len(self.inp) < n:
+            raise Pending
+        b, self.inp = self.inp[:n], self.inp[n:]
+        return b
+
+    def close(self):
+        if self.s is not None:
+            self.s.close()
+            self.s = None
+
+    # -- what the sync calls -------------------------------------------------
+
+    def pump(self):
+        """Send what is queued and take what has arrived, without waiting."""
+        if self.s is None:
+            raise OSError(errno.ENOTCONN)
+        ev = self.poller.poll(0)
+        flags = ev[0][1] if ev else 0
+        if flags & select.POLLOUT:
+            self.up = True
+            if self.out:
+                n = self.s.write(self.out)
+                if n:
+                    self.out = self.out[n:]
+        if flags & (select.POLLIN | select.POLLHUP | select.POLLERR):
+            d = self.s.read(READ_CHUNK)
+            if d == b"":
+                raise OSError(errno.ECONNRESET)
+            if d:
+                self.inp += d
+                self.received = True
+
+    def packet_len(self):
+        """Length of the whole MQTT packet at the head of the input, or 0."""
+        b = self.inp
+        n, shift, i = 0, 0, 1
+        while True:
+            if i >= len(b):
+                return 0
+            c = b[i]
+            n |= (c & 0x7F) << shift
+            i += 1
+            if not c & 0x80:
+                break
+            shift += 7
+            if i > 4:
+                raise OSError("bad MQTT packet length")
+        if n > MAX_PACKET:
+            raise OSError("MQTT packet too long")
+        return i + n if len(b) >= i + n else 0
+
+
+def _length(n):
+    out = b""
+    while True:
+        d = n & 0x7F
+        n >>= 7
+        out += bytes((d | 0x80 if n else d,))
+        if not n:
+            return out
+
+
+def _str(s):
+    b = s.encode() if isinstance(s, str) else bytes(s)
+    return struct.pack("!H", len(b)) + b
+
+
+def publish_qos1(topic, msg, pid, retain=False):
+    body = _str(topic) + struct.pack("!H", pid) + (msg.encode() if isinstance(msg, str)
+                                                   else bytes(msg))
+    return bytes((0x32 | (1 if retain else 0),)) + _length(len(body)) + body
+
+
+def subscribe(topic, pid, qos=1):
+    body = struct.pack("!H", pid) + _str(topic) + bytes((qos,))
+    return b"\x82" + _length(len(body)) + body

@@ -1,0 +1,182 @@
+"""The device lane: the real main.py -> hal/esp32 -> firmware/ on the 32-bit
+MicroPython v1.28 unix build (../shared/tools/micropython32), with the ESP32
+stand-ins of tests/esp32fake/ and the umqtt.simple a board freezes
+(../shared/ref/), its serial console on a pty."""
+
+import json
+import os
+import pty
+import select
+import subprocess
+import sys
+import time
+import tty
+
+import pytest
+
+from conftest import ROOT
+import mp
+
+
+from pathlib import Path
+
+SHARED = Path(os.environ.get("METER_SHARED", ROOT.parent / "shared"))
+MP32 = SHARED / "tools" / "micropython32" / "micropython"
+FAKES = ROOT / "tests" / "esp32fake"
+UMQTT = {"1.3.4": mp.MP_LIB, "1.7.0": SHARED / "ref" / "umqtt.simple-1.7.0",
+         "1.8.0": SHARED / "ref" / "umqtt.simple-1.8.0"}
+BOARD = "esp32_devkit_bl0937"
+PERIOD = 1 << 30
+
+
+def need_shared():
+    """The lane needs the 32-bit interpreter and the reference umqtt versions
+    from ../shared (CI and developers have it; a bare clone elsewhere may not)."""
+    if not MP32.exists():
+        pytest.skip("no 32-bit v1.28 interpreter at %s (../shared is missing): the "
+                    "device lane cannot run here" % MP32)
+    if not (UMQTT["1.7.0"] / "umqtt" / "simple.py").exists():
+        pytest.skip("no reference umqtt.simple in %s" % (SHARED / "ref"))
+
+
+def mp32_env(world, umqtt="1.7.0"):
+    e = dict(os.environ)
+    # the port's own modules (fakes), then the frozen umqtt, then the filesystem
+    e["MICROPYPATH"] = "%s:%s:%s" % (FAKES, UMQTT[umqtt], ROOT)
+    e["DEVICE_WORLD"] = str(world)
+    return e
+
+
+class Device:
+    """One simulated ESP32 meter: its flash image, its world, its console."""
+
+    def __init__(self, tmp, umqtt="1.7.0", heap="1024k", **world):
+        need_shared()
+        self.dir = Path(tmp)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.umqtt = umqtt
+        self.heap = heap
+        self.world_path = self.dir / "world.json"
+        self.report_path = self.dir / "report.json"
+        self.world = {"flash": str(self.dir / "flash.img"), "flash_blocks": 26,
+                      "ticks_start": PERIOD - 20000, "pulses_per_s": 0,
+                      "wifi": {"assoc_ms": 500}, "report": str(self.report_path),
+                      "rtc_mem": str(self.dir / "rtc.mem"),
+                      "dns": {"hosts": {"pool.ntp.org": "127.0.0.1",
+                                        "broker.test": "127.0.0.1"}}}
+        self.world.update(world)
+        self.board = {"board": BOARD, "wifi_ssid": "flat", "wifi_pass": "secret"}
+        self.proc = None
+        self.master = None
+        self.buf = b""
+
+    def write_world(self):
+        self.world_path.write_text(json.dumps(self.world))
+        (self.dir / "board.json").write_text(json.dumps(self.board))
+
+    def run(self, code, timeout=60):
+        """Run code on the board (as deploy's mpremote exec does)."""
+        self.write_world()
+        r = subprocess.run([str(MP32), "-X", "heapsize=%s" % self.heap, "-c", code],
+                           cwd=self.dir, env=mp32_env(self.world_path, self.umqtt),
+                           capture_output=True, text=True, timeout=timeout)
+        assert r.returncode == 0, r.stdout + r.stderr
+        return r.stdout
+
+    def provision(self, secrets, broker=None):
+        """What tools/deploy.py writes into the settings partition."""
+        sys.path.insert(0, str(ROOT / "tools"))
+        from deploy import secrets_code
+        secrets = dict(secrets)
+        if broker:
+            host, port = broker.split(":")
+            secrets.setdefault("mqtt_host", host)
+            secrets.setdefault("mqtt_port", int(port))
+        out = self.run(secrets_code(self.board["board"], secrets))
+        assert "secrets written" in out
+
+    def boot(self, wait_for=b"> ", power_on=True):
+        """Power on (or, with power_on=False, the restart after a reset: RTC
+        memory is kept): main.py runs with the console on a pty; after main.py
+        returns, the REPL (-i), as on a board."""
+        self.stop()
+        self.write_world()
+        if power_on and os.path.exists(self.world["rtc_mem"]):
+            os.unlink(self.world["rtc_mem"])
+        if self.report_path.exists():
+            self.report_path.unlink()
+        self.master, slave = pty.openpty()
+        tty.setraw(slave)
+        self.proc = subprocess.Popen(
+            [str(MP32), "-X", "heapsize=%s" % self.heap, "-i", str(ROOT / "main.py")],
+            cwd=self.dir, env=mp32_env(self.world_path, self.umqtt), stdin=slave,
+            stdout=slave, stderr=subprocess.PIPE, close_fds=True)
+        os.close(slave)
+        self.buf = b""
+        if wait_for:
+            return self.read_until(wait_for)
+
+    def read_until(self, marker, timeout=20):
+        end = time.time() + timeout
+        while marker not in self.buf:
+            left = end - time.time()
+            if left <= 0:
+                raise AssertionError("timed out waiting for %r; got %r\nstderr: %s"
+                                     % (marker, self.buf[-800:], self.stderr_tail()))
+            r, _, _ = select.select([self.master], [], [], min(left, 0.5))
+            if r:
+                try:
+                    chunk = os.read(self.master, 65536)
+                except OSError:
+                    chunk = b""
+                if not chunk:
+                    raise AssertionError("console closed; got %r\nstderr: %s"
+                                         % (self.buf[-800:], self.stderr_tail()))
+                self.buf += chunk
+        i = self.buf.index(marker) + len(marker)
+        out, self.buf = self.buf[:i], self.buf[i:]
+        return out
+
+    def drain(self, seconds):
+        """Read what the console prints for a while."""
+        end = time.time() + seconds
+        while time.time() < end:
+            r, _, _ = select.select([self.master], [], [], max(0, end - time.time()))
+            if r:
+                try:
+                    self.buf += os.read(self.master, 65536)
+                except OSError:
+                    return
+
+    def send(self, data):
+        os.write(self.master, data)
+
+    def cmd(self, line, timeout=20):
+        """One console line; returns the reply lines, the last being ok/error."""
+        self.send(line.encode() + b"\r")
+        out = self.read_until(b"\r\n> ", timeout).decode(errors="replace")
+        lines = out[:-len("\r\n> ")].split("\r\n")
+        return lines[1:]
+
+    def report(self):
+        try:
+            return json.loads(self.report_path.read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def stderr_tail(self):
+        if self.proc is None or self.proc.poll() is None:
+            return "(running)"
+        return self.proc.stderr.read().decode(errors="replace")[-2000:]
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+        if self.proc is not None:
+            self.proc.wait(10)
+        if self.master is not None:
+            os.close(self.master)
+            self.master = None

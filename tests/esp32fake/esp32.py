@@ -1,0 +1,87 @@
+# esp32.Partition as ports/esp32/esp32_partition.c has it, over an image file
+# that stands for the board's flash: the `meter` data partition the project's
+# partition table declares.
+#   readblocks(block, buf[, offset])
+#   writeblocks(block, buf)          erases the blocks buf covers, then writes
+#                                    (len(buf) a multiple of the 4096-byte sector)
+#   writeblocks(block, buf, offset)  programs only: NOR flash can clear bits,
+#                                    never set them (esp_partition_write)
+#   ioctl(1|2|3) 0, ioctl(4) block count, ioctl(5) 4096, ioctl(6, block) erase
+# Every write and erase goes to the file at once: a killed process (a watchdog
+# or machine.reset) leaves the flash as a power cut would.
+
+import _world
+
+BLOCK = 4096
+
+
+class Partition:
+    BOOT, RUNNING = 0, 1
+    TYPE_APP, TYPE_DATA = 0, 1
+
+    def __init__(self, label, path, nblocks):
+        self.label = label
+        self.path = path
+        self.nblocks = nblocks
+        try:
+            with open(path, "rb") as f:
+                size = len(f.read())
+        except OSError:
+            size = 0
+        if size < nblocks * BLOCK:
+            with open(path, "ab") as f:
+                f.write(b"\xff" * (nblocks * BLOCK - size))
+
+    @classmethod
+    def find(cls, type=TYPE_APP, subtype=0xFF, label=None, block_size=BLOCK):
+        img = _world.get("flash")
+        if type != cls.TYPE_DATA or img is None or label not in (None, "meter"):
+            return []
+        return [cls("meter", img, _world.get("flash_blocks", 26))]
+
+    def info(self):
+        return (self.TYPE_DATA, 0x81, 0x310000, self.nblocks * BLOCK, self.label, False)
+
+    def _at(self, block, n, offset):
+        a = block * BLOCK + offset
+        if block < 0 or a + n > self.nblocks * BLOCK:
+            raise OSError(22)   # EINVAL, as esp_partition_* refuse it
+        return a
+
+    def readblocks(self, block, buf, offset=0):
+        a = self._at(block, len(buf), offset)
+        with open(self.path, "rb") as f:
+            f.seek(a)
+            f.readinto(buf)
+
+    def _program(self, a, data):
+        with open(self.path, "r+b") as f:
+            f.seek(a)
+            old = f.read(len(data))
+            f.seek(a)
+            f.write(bytes(o & n for o, n in zip(old, data)))
+
+    def writeblocks(self, block, buf, offset=None):
+        if offset is None:
+            if len(buf) % BLOCK:
+                raise OSError(22)
+            a = self._at(block, len(buf), 0)
+            with open(self.path, "r+b") as f:
+                f.seek(a)
+                f.write(b"\xff" * len(buf))
+            self._program(a, buf)
+        else:
+            self._program(self._at(block, len(buf), offset), buf)
+
+    def ioctl(self, op, arg):
+        if op == 4:
+            return self.nblocks
+        if op == 5:
+            return BLOCK
+        if op == 6:
+            a = self._at(arg, BLOCK, 0)
+            with open(self.path, "r+b") as f:
+                f.seek(a)
+                f.write(b"\xff" * BLOCK)
+            return 0
+        return 0
