@@ -19,6 +19,9 @@ RELAY_MODES = ("auto", "open", "closed")
 KEEP_ON_RESET = ("tariffs", "relay_state", "meter_id", "hc_key", "hc_ctr", "token_key",
                  "token_start", "token_restricted", "token_unit_credit", "token_divider")
 MAX_GAP_DAYS = 3660
+# A billing clock before 2020 has never known the true time: the meter ran
+# from 1970 on its own. Its first sync sets the time without billing the gap.
+KNOWN_TIME_S = 1577836800
 
 
 def token_wait_s(fails):
@@ -148,10 +151,16 @@ class MeterApp:
     def sync_clock(self, wall_s, now_ms, decide=True):
         """A time source says it is wall_s. Forward: taken, the gap is billed
         by standing charge only. Back by more than the tolerance: logged, not
-        followed, nothing billed twice."""
+        followed, nothing billed twice. The first true time a meter ever
+        gets bills nothing for the decades since 1970: its standing charges
+        start over from that day."""
+        first = self.clock.now(now_ms) < KNOWN_TIME_S <= wall_s
         delta = self.clock.sync(wall_s, now_ms)
         tol = self.settings.get("clock_tolerance_s")
-        if delta < -tol:
+        if first:
+            self.ledger.standing_charge(self.local(wall_s) // DAY, 0)
+            self.emit({"event": "clock", "value": delta, "detail": "first sync"}, now_ms)
+        elif delta < -tol:
             self.emit({"event": "clock_back", "value": delta}, now_ms)
         elif delta > tol:
             self.emit({"event": "clock", "value": delta}, now_ms)

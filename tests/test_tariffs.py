@@ -287,3 +287,21 @@ print(json.dumps({"low": low, "mid": mid, "end": app.credit_state,
 """)
     assert r["low"] == ["low", "low"] and r["mid"] == "low" and r["end"] == "ok"
     assert r["shown"][-2:] == ["low", "ok"] and r["events"] == ["low"]
+
+
+def test_first_sync_of_a_never_synced_meter_bills_no_gap(tmp_path):
+    """A meter that ran unsynced from 1970 for two days, then learns the true
+    time: the two days it ran are charged, the decades before are not."""
+    tf = tmp_path / "st.json"
+    tf.write_text(json.dumps({"version": 2, "activate": 0, "kind": "flat", "price": 2000,
+                              "standing_per_day": 10}))
+    from conftest import run_sim
+    r = run_sim("--credit", 100000, "--tariff", tf, "--hours", 50, "--json",
+                "--sync-at", "172800=2026-12-01T00:00:00Z")
+    assert r.rc == 0, r.stderr
+    charges = [e for e in r.events if e["event"] == "standing_charge"]
+    total = sum(e["value"] for e in charges)
+    assert 0 < total <= 20 and all(e["detail"] == "1 days" for e in charges), charges
+    clock = [e for e in r.events if e["event"] == "clock"]
+    assert clock and clock[0].get("detail") == "first sync"
+    assert r.last["time"].startswith("2026-12-01T02:00") and r.last["credit"] == 100000 - total
