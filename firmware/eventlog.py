@@ -39,11 +39,10 @@ def parse(buf, off):
     nxt = off + REC_LEN
     if nxt > len(buf) or buf[off] != TAG:
         return None
-    body = bytes(buf[off:nxt - 2])
-    if struct.unpack("<H", bytes(buf[nxt - 2:nxt]))[0] != crc32(body) & 0xFFFF:
+    if struct.unpack_from("<H", buf, nxt - 2)[0] != crc32(buf[off:nxt - 2]) & 0xFFFF:
         return None
-    _, kind, seq, t, value = struct.unpack("<BBIIi", body[:14])
-    detail = body[14:].rstrip(b"\x00").decode()
+    _, kind, seq, t, value = struct.unpack_from("<BBIIi", buf, off)
+    detail = bytes(buf[off + 14:nxt - 2]).rstrip(b"\x00").decode()
     return TAG, (seq, t, kind, value, detail), nxt
 
 
@@ -77,7 +76,7 @@ class EventLog:
 
     def after(self, seq, n):
         """Up to n events with a sequence number above seq, oldest first."""
-        return self.ring.newest(parse, lambda tag, v: v[0] > seq)[:n]
+        return self.ring.after(parse, lambda tag, v: v[0] > seq, n)
 
     def last(self, n):
         """The newest n events, oldest first: (seq, t, kind, value, detail)."""

@@ -33,12 +33,11 @@ def parse(buf, off):
     n = TELE_LEN if tag == TAG_TELE else CURSOR_LEN if tag == TAG_CURSOR else 0
     if not n or off + n > len(buf):
         return None
-    body = bytes(buf[off:off + n - 2])
-    if struct.unpack("<H", bytes(buf[off + n - 2:off + n]))[0] != crc32(body) & 0xFFFF:
+    if struct.unpack_from("<H", buf, off + n - 2)[0] != crc32(buf[off:off + n - 2]) & 0xFFFF:
         return None
     if tag == TAG_CURSOR:
-        return tag, struct.unpack("<II", body[1:9]), off + n
-    return tag, struct.unpack(TELE_FMT, body)[1:], off + n
+        return tag, struct.unpack_from("<II", buf, off + 1), off + n
+    return tag, struct.unpack_from(TELE_FMT, buf, off)[1:], off + n
 
 
 class Outbox:
@@ -94,4 +93,5 @@ class Outbox:
     def telemetry_after(self, tseq, n):
         """Up to n queued telemetry snapshots after tseq, oldest first:
         (tseq, t, credit, pulses, power_w, relay, state)."""
-        return self.ring.newest(parse, lambda tag, v: tag == TAG_TELE and v[0] > tseq)[:n]
+        return self.ring.after(parse, lambda tag, v: v[0] > tseq if tag == TAG_TELE else None,
+                               n)

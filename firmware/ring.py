@@ -188,21 +188,37 @@ class SectorRing:
                 return False
         return True
 
-    def newest(self, parse, keep):
-        """Values of the records for which keep(tag, value) holds, sorted, read
-        from the newest sector back until a sector holds none of them (after
-        one did): the tail of a journal, e.g. everything after a sequence number."""
+    def after(self, parse, wanted, n):
+        """The first n records, oldest first, that a journal's reader wants:
+        wanted(tag, value) is True for a record after the reader's mark, False
+        for one at or before it, None for a record of another kind. Reads the
+        first record of each sector back from the newest to find where the
+        wanted ones begin, then forward from there: what it holds does not
+        grow with the journal, only with n."""
         out = []
         try:
-            for _, sec in self.heads():
-                got = [v for _, tag, v in self.records(sec, parse) if keep(tag, v)]
-                out = got + out
-                if not got and out:
+            hs = self.heads()
+            start = len(hs) - 1        # index in hs (newest first) to read from
+            for i in range(len(hs)):
+                if self._first(hs[i][1], parse, wanted) is False:
+                    start = i
                     break
+            for i in range(start, -1, -1):
+                for _, tag, v in self.records(hs[i][1], parse):
+                    if wanted(tag, v):
+                        out.append(v)
+                        if len(out) >= n:
+                            return out
         finally:
             self.release()
-        out.sort()
         return out
+
+    def _first(self, sec, parse, wanted):
+        for _, tag, v in self.records(sec, parse):
+            w = wanted(tag, v)
+            if w is not None:
+                return w
+        return None
 
     # -- writing -------------------------------------------------------------
 
