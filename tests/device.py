@@ -39,10 +39,10 @@ def need_shared():
         pytest.skip("no reference umqtt.simple in %s" % (SHARED / "ref"))
 
 
-def mp32_env(world, umqtt="1.7.0"):
+def mp32_env(world, umqtt="1.7.0", code=ROOT, fakes=FAKES):
     e = dict(os.environ)
     # the port's own modules (fakes), then the frozen umqtt, then the filesystem
-    e["MICROPYPATH"] = "%s:%s:%s" % (FAKES, UMQTT[umqtt], ROOT)
+    e["MICROPYPATH"] = "%s:%s:%s" % (fakes, UMQTT.get(umqtt, umqtt), code)
     e["DEVICE_WORLD"] = str(world)
     return e
 
@@ -50,8 +50,12 @@ def mp32_env(world, umqtt="1.7.0"):
 class Device:
     """One simulated ESP32 meter: its flash image, its world, its console."""
 
-    def __init__(self, tmp, umqtt="1.7.0", heap="1024k", **world):
+    def __init__(self, tmp, umqtt="1.7.0", heap="1024k", code=ROOT, fakes=FAKES, **world):
+        """code: where the firmware is (the sources, or .mpy files as deployed);
+        fakes: where the ESP32 stand-ins are (compiled ones cost less heap)."""
         need_shared()
+        self.code = Path(code)
+        self.fakes = fakes
         self.dir = Path(tmp)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.umqtt = umqtt
@@ -77,8 +81,8 @@ class Device:
     def run(self, code, timeout=60):
         """Run code on the board (as deploy's mpremote exec does)."""
         self.write_world()
-        r = subprocess.run([str(MP32), "-X", "heapsize=%s" % self.heap, "-c", code],
-                           cwd=self.dir, env=mp32_env(self.world_path, self.umqtt),
+        r = subprocess.run([str(MP32), "-c", code],
+                           cwd=self.dir, env=mp32_env(self.world_path, self.umqtt, self.code, self.fakes),
                            capture_output=True, text=True, timeout=timeout)
         assert r.returncode == 0, r.stdout + r.stderr
         return r.stdout
@@ -108,8 +112,8 @@ class Device:
         self.master, slave = pty.openpty()
         tty.setraw(slave)
         self.proc = subprocess.Popen(
-            [str(MP32), "-X", "heapsize=%s" % self.heap, "-i", str(ROOT / "main.py")],
-            cwd=self.dir, env=mp32_env(self.world_path, self.umqtt), stdin=slave,
+            [str(MP32), "-X", "heapsize=%s" % self.heap, "-i", str(self.code / "main.py")],
+            cwd=self.dir, env=mp32_env(self.world_path, self.umqtt, self.code, self.fakes), stdin=slave,
             stdout=slave, stderr=subprocess.PIPE, close_fds=True)
         os.close(slave)
         self.buf = b""

@@ -10,9 +10,12 @@
 # Every write and erase goes to the file at once: a killed process (a watchdog
 # or machine.reset) leaves the flash as a power cut would.
 
+import os
+
 import _world
 
 BLOCK = 4096
+_FF = b"\xff" * 256    # erased bytes; the fake's own heap use stays small
 
 
 class Partition:
@@ -24,13 +27,13 @@ class Partition:
         self.path = path
         self.nblocks = nblocks
         try:
-            with open(path, "rb") as f:
-                size = len(f.read())
+            size = os.stat(path)[6]
         except OSError:
             size = 0
         if size < nblocks * BLOCK:
             with open(path, "ab") as f:
-                f.write(b"\xff" * (nblocks * BLOCK - size))
+                for _ in range((nblocks * BLOCK - size) // len(_FF)):
+                    f.write(_FF)
 
     @classmethod
     def find(cls, type=TYPE_APP, subtype=0xFF, label=None, block_size=BLOCK):
@@ -54,21 +57,25 @@ class Partition:
             f.seek(a)
             f.readinto(buf)
 
+    def _erase(self, a, n):
+        with open(self.path, "r+b") as f:
+            f.seek(a)
+            for _ in range(n // len(_FF)):
+                f.write(_FF)
+
     def _program(self, a, data):
         with open(self.path, "r+b") as f:
             f.seek(a)
             old = f.read(len(data))
             f.seek(a)
-            f.write(bytes(o & n for o, n in zip(old, data)))
+            f.write(bytes(o & n for o, n in zip(old, data)))   # NOR: bits only clear
 
     def writeblocks(self, block, buf, offset=None):
         if offset is None:
             if len(buf) % BLOCK:
                 raise OSError(22)
             a = self._at(block, len(buf), 0)
-            with open(self.path, "r+b") as f:
-                f.seek(a)
-                f.write(b"\xff" * len(buf))
+            self._erase(a, len(buf))
             self._program(a, buf)
         else:
             self._program(self._at(block, len(buf), offset), buf)
@@ -79,9 +86,6 @@ class Partition:
         if op == 5:
             return BLOCK
         if op == 6:
-            a = self._at(arg, BLOCK, 0)
-            with open(self.path, "r+b") as f:
-                f.seek(a)
-                f.write(b"\xff" * BLOCK)
+            self._erase(self._at(arg, BLOCK, 0), BLOCK)
             return 0
         return 0
