@@ -17,3 +17,12 @@ def settings_flash(board):
     from hal.blockrange import BlockRange
     return BlockRange(Partition.find(Partition.TYPE_DATA, label=board.PARTITION)[0],
                       board.LEDGER_BLOCKS, board.SETTINGS_BLOCKS)
+
+
+def build_hal(board, pulses, relay, wifi_ssid, wifi_pass):
+    """The HAL of an ESP32 board: its pulse counter and relay driver, and the
+    indicator and button on the board's pins."""
+    from hal.esp32.board import Esp32Hal
+    from hal.esp32.outputs import Button, Indicator
+    return Esp32Hal(board, pulses, relay, Indicator(board.PIN_LED, board.PIN_BUZZER),
+                    Button(board.PIN_BUTTON), wifi_ssid, wifi_pass)

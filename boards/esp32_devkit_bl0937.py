@@ -21,12 +21,10 @@ RELAY_KIND = "latching"
 
 
 def build_hal(wifi_ssid="", wifi_pass=""):
-    from hal.esp32.board import Esp32Hal
-    from hal.esp32.outputs import Button, Indicator, LatchingRelay
+    from hal.esp32.outputs import LatchingRelay
     from hal.esp32.pulses import PcntPulses
-    return Esp32Hal(sys.modules[__name__],
-                    PcntPulses(PIN_CF), LatchingRelay(PIN_RELAY_SET, PIN_RELAY_RESET),
-                    Indicator(PIN_LED, PIN_BUZZER), Button(PIN_BUTTON), wifi_ssid, wifi_pass)
+    return common.build_hal(sys.modules[__name__], PcntPulses(PIN_CF),
+                            LatchingRelay(PIN_RELAY_SET, PIN_RELAY_RESET), wifi_ssid, wifi_pass)
 
 
 def settings_flash():

@@ -20,12 +20,10 @@ RELAY_KIND = "monostable"
 
 
 def build_hal(wifi_ssid="", wifi_pass=""):
-    from hal.esp32.board import Esp32Hal
-    from hal.esp32.outputs import Button, Indicator, MonostableRelay
+    from hal.esp32.outputs import MonostableRelay
     from hal.esp32.pulses import IrqPulses
-    return Esp32Hal(sys.modules[__name__],
-                    IrqPulses(PIN_CF), MonostableRelay(PIN_RELAY),
-                    Indicator(PIN_LED, PIN_BUZZER), Button(PIN_BUTTON), wifi_ssid, wifi_pass)
+    return common.build_hal(sys.modules[__name__], IrqPulses(PIN_CF), MonostableRelay(PIN_RELAY),
+                            wifi_ssid, wifi_pass)
 
 
 def settings_flash():

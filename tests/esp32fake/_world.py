@@ -2,6 +2,7 @@
 # from the JSON file named by $DEVICE_WORLD; what the fakes observe is written
 # back to the report file the test reads.
 
+import _thread
 import json
 import os
 
@@ -14,6 +15,7 @@ except OSError:
     W = {}
 
 _report = {"resets": []}
+_lock = _thread.allocate_lock()     # the watchdog and DNS threads report too
 T0 = utime.ticks_ms()           # host ticks at power-on
 
 
@@ -26,12 +28,13 @@ def get(key, default=None):
 
 
 def report(key, value):
-    _report[key] = value
-    path = W.get("report")
-    if path:
-        with open(path + ".tmp", "w") as f:
-            json.dump(_report, f)
-        os.rename(path + ".tmp", path)
+    with _lock:
+        _report[key] = value
+        path = W.get("report")
+        if path:
+            with open(path + ".tmp", "w") as f:
+                json.dump(_report, f)
+            os.rename(path + ".tmp", path)
 
 
 def reported(key, default=None):
