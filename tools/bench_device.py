@@ -60,7 +60,8 @@ def heap_run(kib, broker, code, tmp):
             return "died: " + dev.stderr_tail()[-200:]
         return None
     except AssertionError as e:
-        return str(e).splitlines()[0][:200]
+        text = str(e)
+        return "MemoryError" if "MemoryError" in text else text.splitlines()[0][:120]
     finally:
         dev.stop()
 
