@@ -281,6 +281,17 @@ class MeterApp:
         self._decide("topup", now_ms)
         return credit
 
+    def cancel_vend(self, ref, now_ms):
+        """A vend the head-end gives up on: it may never be credited here.
+        Rejected (and logged) if the reference was applied or cancelled."""
+        try:
+            self.ledger.cancel(ref)
+        except Rejected as e:
+            self.emit({"event": "topup_rejected", "ref": ref, "amount": 0,
+                       "reason": str(e)}, now_ms)
+            raise
+        self.emit({"event": "vend_cancelled", "detail": ref}, now_ms)
+
     def enter_token(self, text, now_ms):
         """A customer's OpenPAYGO token (keypad, console or MQTT). Returns
         (kind name, credit added or set); ValueError says why it was refused.

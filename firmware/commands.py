@@ -147,6 +147,8 @@ class Commands:
             ("logout", ANYONE, self.logout, "logout", "end the technician session"),
             ("topup", TECHNICIAN, self.topup, "topup AMOUNT REF",
              "add AMOUNT minor units; REF is unique per top-up"),
+            ("cancel", TECHNICIAN, self.cancel, "cancel REF",
+             "make sure the top-up REF is never credited (refused if it was)"),
             ("set", TECHNICIAN, self.set, "set KEY VALUE",
              "change a setting (see config; also pin, imp_per_kwh)"),
             ("clear", TECHNICIAN, self.clear, "clear", "clear alarms"),
@@ -331,6 +333,12 @@ class Commands:
         amount = _int(args[0], "AMOUNT", 1, 0xFFFFFFFF)
         credit = self.app.topup(args[1], amount, now)
         return Result(["credit=%d" % credit])
+
+    def cancel(self, s, args, now):
+        if len(args) != 1:
+            return err("usage: cancel REF")
+        self.app.cancel_vend(args[0], now)
+        return Result(["cancelled=" + args[0]])
 
     def set(self, s, args, now):
         if len(args) != 2:

@@ -89,7 +89,8 @@ class Ledger:
     def _apply_topup(self, amount, digest, to_emergency, to_debt):
         self.credit += amount - to_emergency - to_debt
         self.topups += amount
-        self.topup_count += 1
+        if amount:                      # 0: a cancelled vend's reference
+            self.topup_count += 1
         self.emergency -= to_emergency
         self.emergency_repaid += to_emergency
         self.debt -= to_debt
@@ -233,6 +234,18 @@ class Ledger:
         if d in self.refs:
             raise Rejected("duplicate top-up reference %r" % (ref,))
         to_em, to_debt = self._split(amount, debt_share_pct, debt_cap)
+        self._record_topup(amount, d, to_em, to_debt)
+        return self.credit
+
+    def cancel(self, ref):
+        """Make sure the top-up `ref` never lands: its reference is kept as
+        used, with nothing credited. Raises Rejected if it was used before."""
+        d = ref_digest(ref)
+        if d in self.refs:
+            raise Rejected("reference %r was used already (applied or cancelled)" % (ref,))
+        self._record_topup(0, d, 0, 0)
+
+    def _record_topup(self, amount, d, to_em, to_debt):
         self.flush()
         snap = self._snapshot()
         self._apply_topup(amount, d, to_em, to_debt)
@@ -241,7 +254,6 @@ class Ledger:
         except OSError:
             self._restore(snap)
             raise
-        return self.credit
 
     def token_used(self):
         """The used token counts, as the decoder takes them."""

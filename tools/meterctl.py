@@ -2,7 +2,10 @@
 """meterctl: the head-end operator's tool (MQTT, paho-mqtt).
 
     meterctl provision [--id ID] [--out FILE] [--pin PIN]   create a meter id and key
-    meterctl topup METER AMOUNT [--ref REF]                 signed top-up, waits for the reply
+    meterctl topup METER AMOUNT [--ref REF] [--wait S]      a vend: journalled, signed, sent
+    meterctl vends [METER] [--status STATUS]                the vending journal
+    meterctl vend REF [--resend | --cancel] [--wait S]      one vend's fate; send it again;
+                                                            or cancel it (signed, confirmed)
     meterctl read METER                                     the meter's status
     meterctl watch [METER]                                  stream telemetry and events
     meterctl relay METER open|close|auto|reset
@@ -15,12 +18,16 @@
 Every command that changes money, relay or configuration is signed with the
 meter's key (HMAC-SHA256) and carries a counter above every earlier one. The
 head-end registry (keys, counters, delivered event numbers) is a JSON file,
-build/headend.json by default. Exit code: 0 when the meter answered ok, 1 on an
-error reply or a timeout, 2 for a usage error. Topics and payloads: docs/mqtt.md."""
+build/headend.json by default; the vending journal (SQLite) is vends.sqlite beside
+it, or --journal / $METERCTL_JOURNAL. Exit code: 0 when the meter answered ok (a
+vend: it is applied), 1 on an error reply or a timeout (a vend: still pending, or
+refused, or cancelled), 2 for a usage error. Topics and payloads: docs/mqtt.md;
+vends: docs/vending.md."""
 
 import argparse
 import json
 import os
+import queue
 import sys
 import threading
 import time
@@ -40,6 +47,7 @@ except ImportError:   # run with a Python that lacks paho: use the project's ven
 
 sys.path.insert(0, str(mp.ROOT))
 from firmware.signing import canonical, hmac_sha256  # noqa: E402
+from vending import Journal, JournalError  # noqa: E402
 
 DEFAULT_REGISTRY = mp.ROOT / "build" / "headend.json"
 REPLY_TIMEOUT_S = 20
@@ -136,6 +144,140 @@ def call(broker, mid, payload, timeout=REPLY_TIMEOUT_S):
     finally:
         c.loop_stop()
         c.disconnect()
+
+
+JOURNAL_CLIENT = "meterctl-journal"
+
+
+class VendSession:
+    """The head-end's persistent MQTT session for vends: subscribed to every
+    meter's replies and events, so an outcome that comes while no meterctl runs
+    waits at the broker, and the journal learns it next time."""
+
+    def __init__(self, broker, journal):
+        self.j = journal
+        self.q = queue.Queue()
+        self.replies = {}
+        subscribed = threading.Event()
+        c = connect(broker, JOURNAL_CLIENT, clean=False)
+        c.on_message = lambda cl, u, m: self.q.put((m.topic, m.payload))
+        c.on_subscribe = lambda *a: subscribed.set()
+        c.subscribe([("meters/+/reply", 1), ("meters/+/events", 1)])
+        c.loop_start()
+        subscribed.wait(5)
+        self.c = c
+
+    def _take(self, timeout):
+        """Handle one message (in this thread: the journal is not shared)."""
+        try:
+            topic, payload = self.q.get(timeout=timeout)
+        except queue.Empty:
+            return False
+        parts = topic.split("/")
+        try:
+            body = json.loads(payload)
+        except ValueError:
+            return True
+        if len(parts) == 3 and isinstance(body, dict):
+            if parts[2] == "reply":
+                self.replies[(parts[1], body.get("ctr"))] = body
+                self.j.reply(parts[1], body)
+            elif parts[2] == "events":
+                self.j.event(parts[1], body)
+        return True
+
+    def settle(self, quiet=0.5, most=5.0):
+        """Take what the broker kept, until it is quiet."""
+        end = time.time() + most
+        while time.time() < end and self._take(quiet):
+            pass
+
+    def send(self, mid, payload, ref, cmd):
+        self.j.sent(mid, payload["ctr"], ref, cmd)      # before it can be answered
+        self.c.publish("meters/%s/cmd" % mid, json.dumps(payload), qos=1).wait_for_publish(5)
+
+    def wait_reply(self, mid, ctr, timeout):
+        end = time.time() + timeout
+        while (mid, ctr) not in self.replies and time.time() < end:
+            self._take(min(0.2, max(0.01, end - time.time())))
+        self.settle(0.3, 2.0)       # the events that came with it
+        return self.replies.get((mid, ctr))
+
+    def close(self):
+        self.c.loop_stop()
+        self.c.disconnect()
+
+
+def vend_line(v):
+    return "ref=%s meter=%s amount=%d status=%s%s" % (
+        v["ref"], v["meter"], v["amount"], v["status"],
+        (" detail=" + json.dumps(v["detail"])) if v["detail"] else "")
+
+
+def send_vend(a, reg, j, row, cmd):
+    """Send a vend (again) or its cancel, and say where it stands."""
+    mid, ref = row["meter"], row["ref"]
+    try:
+        ses = VendSession(a.broker, j)
+    except OSError as e:
+        print("error: cannot reach the broker at %s:%d (%s): vend %s is %s, not sent now"
+              % (a.broker[0], a.broker[1], e.strerror or e, ref, row["status"]))
+        return 1
+    try:
+        ses.settle()
+        row = j.get(ref)
+        if row["status"] == "pending":
+            args = [str(row["amount"]), ref] if cmd == "topup" else [ref]
+            payload = signed(reg, mid, cmd, args)
+            ses.send(mid, payload, ref, cmd)
+            reply = ses.wait_reply(mid, payload["ctr"], a.wait)
+            row = j.get(ref)
+            if reply is not None and row["status"] != "pending":
+                for line in reply.get("lines", []):
+                    print(line)
+    finally:
+        ses.close()
+    return vend_outcome(row, "cancelled" if cmd == "cancel" else "applied")
+
+
+def vend_outcome(row, wanted="applied"):
+    print(vend_line(row))
+    st = row["status"]
+    if st == wanted:
+        print("ok")
+        return 0
+    if st == "pending":
+        print("error: no answer from the meter yet: vend %s is pending; the meter credits "
+              "it once when it gets it (`meterctl vend %s` shows its fate, `--resend` sends "
+              "it again)" % (row["ref"], row["ref"]))
+    else:
+        print("error: vend %s %s%s" % (row["ref"], st,
+                                       (": " + row["detail"]) if row["detail"] else ""))
+    return 1
+
+
+def cmd_vends(a, reg, j):
+    try:
+        ses = VendSession(a.broker, j)
+    except OSError as e:
+        print("meterctl: broker %s:%d unreachable (%s): the journal as last known"
+              % (a.broker[0], a.broker[1], e.strerror or e), file=sys.stderr)
+    else:
+        try:
+            ses.settle()
+        finally:
+            ses.close()
+    if a.what == "vends":
+        for v in j.list(a.meter, a.status):
+            print(vend_line(v))
+        return 0
+    row = j.get(a.ref)
+    if row is None:
+        raise SystemExit("meterctl: no vend %r in %s" % (a.ref, j.path))
+    if a.resend or a.cancel:
+        reg.meter(row["meter"])
+        return send_vend(a, reg, j, row, "cancel" if a.cancel else "topup")
+    return vend_outcome(row)
 
 
 def show(reply):
@@ -274,10 +416,26 @@ def main(argv=None):
     pr.add_argument("--mqtt-user")
     pr.add_argument("--mqtt-pass")
     pr.add_argument("--force", action="store_true")
-    t = sub.add_parser("topup", help="signed top-up")
+    p.add_argument("--journal", metavar="FILE",
+                   help="the vending journal (default $METERCTL_JOURNAL, else vends.sqlite "
+                        "beside the registry)")
+    t = sub.add_parser("topup", help="a vend: journalled, then a signed top-up")
     t.add_argument("meter")
     t.add_argument("amount", type=int)
-    t.add_argument("--ref")
+    t.add_argument("--ref", help="the vend's reference (1-16 characters); an existing "
+                                 "one sends that vend again")
+    t.add_argument("--wait", type=float, default=REPLY_TIMEOUT_S, metavar="S",
+                   help="seconds to wait for the meter (default %d)" % REPLY_TIMEOUT_S)
+    vs = sub.add_parser("vends", help="the vending journal")
+    vs.add_argument("meter", nargs="?")
+    vs.add_argument("--status", choices=["pending", "applied", "refused", "cancelled"])
+    v1 = sub.add_parser("vend", help="one vend's fate; --resend, --cancel")
+    v1.add_argument("ref")
+    g = v1.add_mutually_exclusive_group()
+    g.add_argument("--resend", action="store_true", help="send a pending vend again")
+    g.add_argument("--cancel", action="store_true",
+                   help="ask the meter to make sure it never credits this vend")
+    v1.add_argument("--wait", type=float, default=REPLY_TIMEOUT_S, metavar="S")
     r = sub.add_parser("read", help="the meter's status")
     r.add_argument("meter")
     w = sub.add_parser("watch", help="stream telemetry and events")
@@ -315,11 +473,23 @@ def main(argv=None):
         return cmd_watch(a, reg)
     if a.what == "read":
         return show(call(a.broker, a.meter, {"ctr": 0, "cmd": "status", "args": []}))
-    if a.what == "topup":
-        if a.amount <= 0:
-            p.error("AMOUNT must be positive")
-        args = [str(a.amount), a.ref or "mc-" + uuid.uuid4().hex[:16]]
-        return show(call(a.broker, a.meter, signed(reg, a.meter, "topup", args)))
+    if a.what in ("topup", "vends", "vend"):
+        path = a.journal or os.environ.get("METERCTL_JOURNAL") or \
+            str(Path(a.registry).resolve().parent / "vends.sqlite")
+        try:
+            j = Journal(path)
+            if a.what != "topup":
+                return cmd_vends(a, reg, j)
+            if not 0 < a.amount <= 0xFFFFFFFF:
+                p.error("AMOUNT must be 1..4294967295 minor units")
+            reg.meter(a.meter)
+            row = j.vend(a.meter, a.amount, a.ref)
+        except JournalError as e:
+            p.error(str(e))
+        print("ref=%s" % row["ref"])
+        if row["status"] != "pending":
+            return vend_outcome(row)
+        return send_vend(a, reg, j, row, "topup")
     if a.what == "token":
         return cmd_token(a, reg)
     if a.what == "resend":
