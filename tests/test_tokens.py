@@ -3,12 +3,14 @@ reference library `openpaygo` (CPython) that we did not write."""
 
 import json
 import random
+import subprocess
+import sys
 
 from openpaygo.token_decode import OpenPAYGOTokenDecoder as RefDecoder
 from openpaygo.token_encode import OpenPAYGOTokenEncoder as RefEncoder
 from openpaygo.token_shared import OpenPAYGOTokenShared, TokenType
 
-from conftest import mp_json
+from conftest import ROOT, mp_json
 
 KINDS = [TokenType.ADD_TIME, TokenType.SET_TIME, TokenType.DISABLE_PAYG, TokenType.COUNTER_SYNC]
 
@@ -209,3 +211,22 @@ def test_keypad_entry_in_the_simulator(tmp_path):
     toks = [e for e in r.events if e["event"] in ("token", "token_rejected")]
     assert [e["event"] for e in toks] == ["token", "token_rejected"]
     assert toks[0]["value"] == 2000 and toks[1]["detail"] == "already used"
+
+
+def test_meterctl_refuses_token_values_the_type_cannot_carry(tmp_path):
+    """`token m1 -1` once printed a token the meter applied as 99900 credit."""
+    reg = tmp_path / "h.json"
+    mc = [sys.executable, str(ROOT / "tools" / "meterctl.py"), "--registry", str(reg)]
+    assert subprocess.run(mc + ["provision", "--id", "m1", "--out", str(tmp_path / "s.json")],
+                          capture_output=True).returncode == 0
+    for args in (["-1"], ["996"], ["0"], ["1000000", "--extended"], ["-5", "--type", "set"]):
+        r = subprocess.run(mc + ["token", "m1"] + args, capture_output=True, text=True)
+        assert r.returncode == 2 and "token value" in r.stderr and not r.stdout, (args, r)
+    before = json.loads(reg.read_text())["meters"]["m1"]["token_count"]
+    ok = subprocess.run(mc + ["token", "m1", "995"], capture_output=True, text=True)
+    assert ok.returncode == 0 and ok.stdout.strip().isdigit()
+    ok = subprocess.run(mc + ["token", "m1", "0", "--type", "set"], capture_output=True, text=True)
+    assert ok.returncode == 0
+    assert json.loads(reg.read_text())["meters"]["m1"]["token_count"] > before
+    r = subprocess.run(mc + ["resend", "m1", "0"], capture_output=True, text=True)
+    assert r.returncode == 2 and "SEQ" in r.stderr

@@ -391,6 +391,12 @@ def cmd_token(a, reg):
     kind = {"add": TokenType.ADD_TIME, "set": TokenType.SET_TIME,
             "disable": TokenType.DISABLE_PAYG, "sync": TokenType.COUNTER_SYNC}[a.type]
     value = a.value if kind in (TokenType.ADD_TIME, TokenType.SET_TIME) else None
+    top = 999999 if a.extended else 995      # what the token type carries
+    low = 1 if a.type == "add" else 0
+    if value is not None and not low <= value <= top:
+        raise UsageError("token value for --type %s must be %d..%d%s (got %d)"
+                         % (a.type, low, top, "" if a.extended else
+                            " (--extended: up to 999999)", value))
     try:
         count, token = OpenPAYGOTokenEncoder.generate_token(
             m["token_key"], m.get("token_count", 0), value, kind, m["token_start"], 1,
@@ -401,6 +407,10 @@ def cmd_token(a, reg):
     reg.save()
     print(token)
     return 0
+
+
+class UsageError(Exception):
+    pass
 
 
 def main(argv=None):
@@ -491,8 +501,13 @@ def main(argv=None):
             return vend_outcome(row)
         return send_vend(a, reg, j, row, "topup")
     if a.what == "token":
-        return cmd_token(a, reg)
+        try:
+            return cmd_token(a, reg)
+        except UsageError as e:
+            p.error(str(e))
     if a.what == "resend":
+        if a.seq < 1:
+            p.error("SEQ must be 1 or more")
         return show(call(a.broker, a.meter, signed(reg, a.meter, "resend", [str(a.seq)])))
     if a.what == "relay":
         return show(call(a.broker, a.meter, signed(reg, a.meter, "relay", [a.action])))
