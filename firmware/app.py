@@ -39,6 +39,7 @@ def default_settings(board):
             "max_power_w": 0, "max_power_window_s": 10, "trip_holdoff_s": 60,
             "emergency_credit": 0, "emergency_threshold": board.LOW_CREDIT,
             "debt_share_pct": 0, "debt_cap": 10 ** 9, "clock_tolerance_s": 300,
+            "max_topup": 0, "max_credit": 0,
             "friendly_nights": "", "friendly_weekends": 0, "holidays": "",
             "wifi_ssid": "", "wifi_pass": "", "mqtt_host": "", "mqtt_port": 1883,
             "mqtt_user": "", "mqtt_pass": "", "mqtt_tls": 0, "telemetry_s": 60,
@@ -268,9 +269,22 @@ class MeterApp:
 
     # -- operations used by the command layer -----------------------------------
 
+    def check_limits(self, amount, credit_after):
+        """The operator's limits (0: none): the largest top-up, the most credit
+        a meter may hold. Rejected says which and why."""
+        s = self.settings
+        most, cap = s.get("max_topup"), s.get("max_credit")
+        if most and amount > most:
+            raise Rejected("top-up %d is above the maximum top-up %d" % (amount, most))
+        if cap and credit_after > cap:
+            raise Rejected("credit would be %d, above the maximum credit %d"
+                           % (credit_after, cap))
+
     def topup(self, ref, amount, now_ms):
         s = self.settings
         try:
+            if isinstance(amount, int):
+                self.check_limits(amount, self.ledger.credit + amount)
             credit = self.ledger.topup(ref, amount, s.get("debt_share_pct"), s.get("debt_cap"))
         except Rejected as e:
             self.emit({"event": "topup_rejected", "ref": ref, "amount": amount,
@@ -318,6 +332,13 @@ class MeterApp:
                 T.COUNTER_SYNC: "sync"}[kind]
         credit = value * s.get("token_unit_credit") // s.get("token_divider") \
             if kind in (T.ADD, T.SET) else 0
+        try:
+            if kind in (T.ADD, T.SET):
+                self.check_limits(credit, credit + (lg.credit if kind == T.ADD else 0))
+        except Rejected as e:
+            # the token stays unused: it can be entered once there is room
+            self.emit({"event": "token_rejected", "value": credit, "detail": "limit"}, now_ms)
+            raise ValueError(str(e))
         lg.apply_token(name, credit, count, used, s.get("debt_share_pct"), s.get("debt_cap"))
         self.token_locked_until = 0
         self.emit({"event": "token", "value": credit, "detail": "%s:%d" % (name, count)}, now_ms)

@@ -88,6 +88,8 @@ CONFIG = (
     ("emergency_threshold", _num(0, 10 ** 12), False),
     ("debt_share_pct", _num(0, 100), False),
     ("debt_cap", _num(0, 10 ** 12), False),
+    ("max_topup", _num(0, 0xFFFFFFFF), False),
+    ("max_credit", _num(0, 10 ** 15), False),
     ("friendly_nights", _checked(policy.parse_period, 11), False),
     ("friendly_weekends", _num(0, 1), False),
     ("holidays", _checked(policy.parse_holidays, 400), False),

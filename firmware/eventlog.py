@@ -1,9 +1,11 @@
-# The event log: fixed 32-byte records in a firmware.ring on its own partition.
+# The event log: fixed-size records in a firmware.ring on its own partition.
 # When the ring is full the oldest sector is erased, so the log keeps the most
-# recent events (about 127 per 4 KiB sector) and never wears one spot.
+# recent events (about 107 per 4 KiB sector) and never wears one spot.
 #
-# record: 'V' u8 kind, u32 seq, u32 t (seconds), i32 value, 16 B detail,
-#         u16 crc (low half of CRC-32)
+# record 'W': u8 tag, u8 kind, u32 seq, u32 t (seconds), i64 value (exact: a
+#             top-up of 4294967295, any credit), 16 B detail, u32 CRC-32 (38 B)
+# record 'V': the first format, read, no longer written: i32 value (clipped),
+#             u16 check (low half of CRC-32) (32 B)
 
 import struct
 from binascii import crc32
@@ -11,8 +13,10 @@ from binascii import crc32
 from firmware import ring
 
 MAGIC = b"PPEV"
-TAG = 0x56            # 'V'
-REC_LEN = 32
+TAG = 0x57            # 'W'
+TAG_V1 = 0x56         # 'V'
+REC_LEN = 38
+V1_LEN = 32
 DETAIL_LEN = 16
 KINDS = ("boot", "relay", "topup", "topup_rejected", "low_credit", "config",
          "login", "login_failed", "lockout", "logout", "alarms_cleared", "selftest",
@@ -30,19 +34,31 @@ def _ascii(text):
 
 def encode(kind, seq, t, value, detail):
     d = _ascii(detail)
-    b = struct.pack("<BBIIi", TAG, kind, seq, t & 0xFFFFFFFF, value) + d \
+    b = struct.pack("<BBIIq", TAG, kind, seq, t & 0xFFFFFFFF, value) + d \
         + b"\x00" * (DETAIL_LEN - len(d))
-    return b + struct.pack("<H", crc32(b) & 0xFFFF)
+    return b + struct.pack("<I", crc32(b))
 
 
 def parse(buf, off):
-    nxt = off + REC_LEN
-    if nxt > len(buf) or buf[off] != TAG:
+    if off >= len(buf):
         return None
-    if struct.unpack_from("<H", buf, nxt - 2)[0] != crc32(buf[off:nxt - 2]) & 0xFFFF:
+    tag = buf[off]
+    if tag == TAG:
+        nxt = off + REC_LEN
+        if nxt > len(buf) or struct.unpack_from("<I", buf, nxt - 4)[0] != crc32(buf[off:nxt - 4]):
+            return None
+        _, kind, seq, t, value = struct.unpack_from("<BBIIq", buf, off)
+        d0 = off + 18
+    elif tag == TAG_V1:
+        nxt = off + V1_LEN
+        if nxt > len(buf) or struct.unpack_from("<H", buf, nxt - 2)[0] != \
+                crc32(buf[off:nxt - 2]) & 0xFFFF:
+            return None
+        _, kind, seq, t, value = struct.unpack_from("<BBIIi", buf, off)
+        d0 = off + 14
+    else:
         return None
-    _, kind, seq, t, value = struct.unpack_from("<BBIIi", buf, off)
-    detail = bytes(buf[off + 14:nxt - 2]).rstrip(b"\x00").decode()
+    detail = bytes(buf[d0:d0 + DETAIL_LEN]).rstrip(b"\x00").decode()
     return TAG, (seq, t, kind, value, detail), nxt
 
 
@@ -65,8 +81,8 @@ class EventLog:
     def append(self, kind, t, value=0, detail=""):
         """Log one event; returns its sequence number."""
         k = KINDS.index(kind)
-        if not -0x80000000 <= value <= 0x7FFFFFFF:
-            value = -0x80000000 if value < 0 else 0x7FFFFFFF
+        if not -(1 << 63) <= value < (1 << 63):
+            value = -(1 << 63) if value < 0 else (1 << 63) - 1
         rec = encode(k, self.seq + 1, t, value, detail)
         if self._fresh_sector or not self.ring.append(rec):
             self.ring.open_next(rec)

@@ -303,3 +303,47 @@ def test_tariff_time_emergency_and_trip_commands(img):
     st = c.kv("status")
     assert st["emergency"] == "300" and st["clock"] == "synced"
     c.close()
+
+
+def test_event_log_values_are_exact_and_limits_refuse_clearly(img):
+    """A top-up of 4294967295 is logged as that, not 2**31-1; the operator's
+    maximum top-up and maximum credit refuse with the reason and change
+    nothing."""
+    c = PtyConsole("--flash", img, "--pin", "2468", "--credit", 0)
+    c.ok("login 2468")
+    c.ok("topup 4294967295 BIG-1")
+    log = c.ok("log 5")
+    assert any("kind=topup value=4294967295 detail=BIG-1" in x for x in log), log
+    assert c.kv("credit") == {"credit": "4294967295"}
+    c.ok("set max_topup 1000")
+    c.ok("set max_credit 4294968000")
+    assert c.error("topup 2000 T-2") == "top-up 2000 is above the maximum top-up 1000"
+    assert c.error("topup 1000 T-3") == \
+        "credit would be 4294968295, above the maximum credit 4294968000"
+    assert c.kv("credit") == {"credit": "4294967295"}
+    assert any("kind=topup_rejected value=1000 detail=T-3" in x for x in c.ok("log 3"))
+    c.ok("topup 700 T-4")                                          # within both
+    cfg = c.kv("config")
+    assert cfg["max_topup"] == "1000" and cfg["max_credit"] == "4294968000"
+    assert c.close() == 0
+
+
+def test_an_event_log_of_the_first_format_is_read(tmp_path):
+    """Images written before the exact-value records still show their events."""
+    from conftest import mp_json
+    r = mp_json("""
+import json, struct
+from binascii import crc32
+from hal.sim.flash import SimFlash
+from firmware import ring
+from firmware.eventlog import EventLog, MAGIC
+f = SimFlash(None, 4096, 4)
+f.ioctl(6, 0)
+f.writeblocks(0, ring.header(MAGIC, 1), 0)
+b = struct.pack("<BBIIi", 0x56, 2, 1, 100, 500) + b"OLD-1" + bytes(11)
+f.writeblocks(0, b + struct.pack("<H", crc32(b) & 0xFFFF), ring.HDR_LEN)
+log = EventLog(f)
+log.append("topup", 200, 4294967295, "NEW-1")
+print(json.dumps([list(e) for e in EventLog(f).last(5)]))
+""")
+    assert r == [[1, 100, 2, 500, "OLD-1"], [2, 200, 2, 4294967295, "NEW-1"]]
