@@ -32,6 +32,11 @@ def ref_digest(ref):
     return sha256(ref).digest()[:R.REF_LEN]
 
 
+def _trusted(buf, off):
+    """A checkpoint (CRC-32, the whole state): safe to resume replay at."""
+    return buf[off] == R.TAG_STATE and R.parse(buf, off) is not None
+
+
 class Ledger:
     # The registers (records.FIELDS), with a new ledger's values.
     credit = pulses = billed = topups = rem = price = imp = topup_count = 0
@@ -54,9 +59,11 @@ class Ledger:
         self.pending = 0        # pulses counted but not yet on flash
         self._saved_time = 0
         try:
-            status = self.ring.boot(R.parse, self._replay)
+            status = self.ring.boot(R.parse, self._replay, _trusted)
         except ring.RingFault as e:
             raise LedgerFault(str(e))
+        # damaged records the boot recovered around (flash going bad, not a cut)
+        self.damage = list(self.ring.damage)
         self.created = status == ring.NEW
         self._saved_time = self.time_s
         if status != ring.OK:
@@ -134,9 +141,19 @@ class Ledger:
     # -- writing -------------------------------------------------------------
 
     def _rotate(self):
-        self.ring.open_next(R.state(self._values(), self.refs))
+        st = R.state(self._values(), self.refs)
+        self.ring.open_next(st)
+        self.ring.append(st)
         self.pending = 0
         self._saved_time = self.time_s
+
+    def _append_state(self):
+        """A checkpoint, written twice: should flash go bad under one copy,
+        the other still holds every top-up (a cut is told apart: it leaves
+        nothing after the record it tore)."""
+        st = R.state(self._values(), self.refs)
+        if not (self.ring.append(st) and self.ring.append(st)):
+            self._rotate()
 
     def _append(self, rec):
         """Persist one record; when the sector is full, a fresh checkpoint in
@@ -151,7 +168,7 @@ class Ledger:
         snap = self._snapshot()
         change()
         try:
-            self._append(R.state(self._values(), self.refs))
+            self._append_state()
         except OSError:
             self._restore(snap)
             raise
@@ -250,7 +267,7 @@ class Ledger:
         snap = self._snapshot()
         self._apply_topup(amount, d, to_em, to_debt)
         try:
-            self._append(R.topup(amount, d, to_em, to_debt))
+            self._append_state()     # a top-up is a checkpoint: it must survive damage
         except OSError:
             self._restore(snap)
             raise

@@ -11,6 +11,15 @@
 #     byte of any write or erase leaves the previous sector readable.
 # Records are the owner's: `parse(buf, off)` returns (tag, value, next_off) or
 # None where the journal ends (erased space, a torn or damaged record).
+#
+# A power cut tears at most the last record; flash that goes bad can damage any
+# byte. An owner that passes `trusted(buf, off)` (a record with a strong check
+# that carries the whole state) gets damage told apart from a cut: a record
+# that does not parse but is followed by a trusted one is skipped to it, a
+# header damaged after the fact is recognised by the checkpoint its sector
+# holds, and records that still parse after where the journal ended mark
+# damage too (a cut leaves erased space after the torn record). Each place is
+# noted in `damage`; boot then returns DIRTY so writing moves to a new sector.
 
 import struct
 from binascii import crc32
@@ -63,6 +72,9 @@ class SectorRing:
         self.cur = self.nsec - 1   # so that a new ring opens sector 0 first
         self.tail = self.bs
         self._win = None
+        self.damage = []           # (sector, offset) of damaged records found at boot
+        self.end = 0               # where the last sector read by records() ended
+        self.end_erased = None     # and whether all after it is erased (None: not looked)
 
     # -- reading -------------------------------------------------------------
 
@@ -86,9 +98,10 @@ class SectorRing:
             off += len(mv)
         return True
 
-    def records(self, sec, parse):
+    def records(self, sec, parse, trusted=None):
         """Yield (offset, tag, value) for the records of one sector, in order.
-        After the loop, self.end is where the journal of that sector ends."""
+        After the loop, self.end is where the journal of that sector ends.
+        With `trusted`, a damaged record followed by a trusted one is skipped."""
         off, base, mv = HDR_LEN, 0, None
         while True:
             if mv is None or (off + self.max_record > base + len(mv)
@@ -97,11 +110,35 @@ class SectorRing:
                 mv = self.window(sec, off)
             r = parse(mv, off - base)
             if r is None:
-                self.end = off
+                self.end, self.end_erased = off, None
+                if trusted:
+                    # erased space is the journal's end; anything else is a
+                    # torn record (a cut) or damage, told apart by what follows
+                    self.end_erased = self.erased_from(sec, off)
+                    nxt = None if self.end_erased else self.find(sec, off + 1, trusted)
+                    if nxt is not None:
+                        self.damage.append((sec, off))
+                        off, mv = nxt, None
+                        continue
                 return
             tag, v, nxt = r
             yield off, tag, v
             off = base + nxt
+
+    def find(self, sec, off, good, end=None):
+        """The first offset in [off, end) of sector sec where good(buf, i)
+        holds, or None."""
+        end = self.bs if end is None or end > self.bs else end
+        while off < end:
+            mv = self.window(sec, off)
+            n = len(mv)
+            last = n if off + n >= self.bs else n - self.max_record
+            last = min(last if last > 0 else 1, end - off)
+            for i in range(last):
+                if good(mv, i):
+                    return off + i
+            off += last
+        return None
 
     def heads(self):
         """[(seq, sector)] of valid headers, newest first."""
@@ -119,14 +156,15 @@ class SectorRing:
         hs.sort(reverse=True)
         return hs
 
-    def boot(self, parse, apply):
+    def boot(self, parse, apply, trusted=None):
         """Find the newest sector whose first record `apply(tag, value, True)`
         accepts, feed it the sector's other records, and set the tail.
         Returns NEW (blank: the caller opens the first sector), OK, or DIRTY
         (the caller must open a fresh sector before writing: garbage follows
         the journal, or a newer sector was left half-opened)."""
+        self.damage = []
         try:
-            return self._boot(parse, apply)
+            return self._boot(parse, apply, trusted)
         except OSError as e:
             raise RingFault("%s: flash read failed: %s" % (self.name, e))
         finally:
@@ -136,8 +174,17 @@ class SectorRing:
         """Free the read window (it is allocated again when needed)."""
         self._win = None
 
-    def _boot(self, parse, apply):
+    def _boot(self, parse, apply, trusted):
         hs = self.heads()
+        if trusted:
+            nxt = (hs[0][1] + 1) % self.nsec if hs else 0
+            # its opening checkpoint (two copies) lies in the first window
+            if all(s != nxt for _, s in hs) and \
+                    self.find(nxt, HDR_LEN, trusted, WINDOW - self.max_record) is not None:
+                # the sector after the newest has no valid header but holds a
+                # checkpoint: a cut while opening it would have left none
+                hs.insert(0, ((hs[0][0] if hs else 0) + 1, nxt))
+                self.damage.append((nxt, 0))
         if not hs:
             if self._unformatted():
                 return NEW
@@ -146,7 +193,7 @@ class SectorRing:
         self.seq = hs[0][0]
         for seq, i in hs:
             first, end = True, None
-            for off, tag, v in self.records(i, parse):
+            for off, tag, v in self.records(i, parse, trusted):
                 if not apply(tag, v, first):
                     end = off   # a record the owner refuses ends the journal
                     break
@@ -156,7 +203,12 @@ class SectorRing:
             if end is None:
                 end = self.end
             self.cur, self.tail = i, end
-            if seq != self.seq or not self.erased_from(i, end):
+            clean = self.end_erased if self.end == end and self.end_erased is not None \
+                else self.erased_from(i, end)
+            if trusted and not clean and \
+                    self.find(i, end + 1, lambda b, k: parse(b, k) is not None) is not None:
+                self.damage.append((i, end))    # records follow where it ended
+            if seq != self.seq or self.damage or not clean:
                 return DIRTY
             return OK
         if hs == [(1, 0)] and self._unformatted():

@@ -4,6 +4,7 @@ reference library `openpaygo` (CPython) that we did not write."""
 import json
 import random
 import subprocess
+import time
 import sys
 
 from openpaygo.token_decode import OpenPAYGOTokenDecoder as RefDecoder
@@ -230,3 +231,55 @@ def test_meterctl_refuses_token_values_the_type_cannot_carry(tmp_path):
     assert json.loads(reg.read_text())["meters"]["m1"]["token_count"] > before
     r = subprocess.run(mc + ["resend", "m1", "0"], capture_output=True, text=True)
     assert r.returncode == 2 and "SEQ" in r.stderr
+
+
+def test_token_settings_derived_start_grouped_digits_and_lockout_events(tmp_path):
+    """A meter given only a key (no starting code) takes the reference's
+    tokens, as the reference derives the starting code from the key; token
+    settings are set and shown like any other (the key masked); tokens may be
+    typed in groups; every refusal leaves an event."""
+    key = "a1b2c3d4e5f60718293a4b5c6d7e8f90"
+    _, t1 = RefEncoder.generate_token(key, 0, 7, TokenType.ADD_TIME)     # no starting code
+    _, t2 = RefEncoder.generate_token(key, 2, 3, TokenType.ADD_TIME)
+    grouped = " ".join([t2[:3], t2[3:6], t2[6:]])
+    from consolepty import PtyConsole
+    c = PtyConsole("--flash", tmp_path / "m.img", "--pin", "2468", "--credit", 0,
+                   "--set", "token_key=" + key.upper())
+    c.ok("login 2468")
+    c.ok("set token_unit_credit 50")
+    cfg = c.kv("config")
+    assert cfg["token_key"] == "***" and cfg["token_start"] == "0"
+    assert cfg["token_unit_credit"] == "50" and cfg["token_divider"] == "1"
+    assert c.kv("token " + t1)["credit"] == "350"
+    assert c.error("token 123456789").startswith("invalid token")
+    msg = c.error("token " + grouped)           # during the wait after a wrong token
+    assert msg.startswith("a wrong token was entered; try again in"), msg
+    assert c.error("token 12x45") == "a token is digits only"
+    log = c.ok("log 4")
+    kinds = [x.split(" detail=")[1] for x in log if "kind=token_rejected" in x]
+    assert kinds == ["invalid", "locked", "not a token"], log
+    assert "usage" in c.error("token")
+    assert c.error("set token_key 12") == "token_key must be 32 hexadecimal digits"
+    c.close()
+    time.sleep(5)
+    c = PtyConsole("--flash", tmp_path / "m.img")
+    assert c.kv("token " + grouped)["credit"] == "500"     # 350 + 3 x 50
+    c.close()
+
+
+def test_secrets_with_zero_values_take_effect(tmp_path):
+    """token_restricted 0 (or token_start 0) in a secrets file is a value,
+    not an absence: restricted mode can be turned off again."""
+    img = tmp_path / "m.img"
+    base = {"meter_id": "m1", "key": "00" * 32, "token_key": "11" * 16,
+            "token_start": 123456789}
+    on = tmp_path / "on.json"
+    on.write_text(json.dumps(dict(base, token_restricted=1)))
+    off = tmp_path / "off.json"
+    off.write_text(json.dumps(dict(base, token_restricted=0, token_start=0)))
+    for sec, want in ((on, ("1", "123456789")), (off, ("0", "0"))):
+        p = subprocess.run([sys.executable, str(ROOT / "tools" / "sim.py"), "--console",
+                            "--flash", str(img), "--secrets", str(sec)], input="config\n",
+                           capture_output=True, text=True, timeout=60)
+        cfg = dict(x.split("=", 1) for x in p.stdout.splitlines() if "=" in x)
+        assert (cfg["token_restricted"], cfg["token_start"]) == want, p.stdout
