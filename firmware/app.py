@@ -321,10 +321,21 @@ class MeterApp:
             raise ValueError("this meter has no token key (provision one)")
         left = self.token_locked_until - now_ms
         if left > 0:
-            raise ValueError("too many wrong tokens, try again in %d s" % ((left + 999) // 1000))
-        kind, value, count, used = T.decode(text, bytes.fromhex(s.get("token_key")),
-                                            lg.tok_count, lg.token_used(),
-                                            s.get("token_start"), bool(s.get("token_restricted")))
+            self.emit({"event": "token_rejected", "value": lg.tok_fails, "detail": "locked"},
+                      now_ms)
+            raise ValueError("%s; try again in %d s" % (
+                "a wrong token was entered" if lg.tok_fails <= 1 else
+                "%d wrong tokens in a row" % lg.tok_fails, (left + 999) // 1000))
+        key = bytes.fromhex(s.get("token_key"))
+        # people type tokens in groups: "418 480 640", "418-480-640"
+        text = "".join(c for c in text if c not in " -")
+        try:
+            kind, value, count, used = T.decode(
+                text, key, lg.tok_count, lg.token_used(),
+                s.get("token_start") or T.starting_code(key), bool(s.get("token_restricted")))
+        except ValueError as e:
+            self.emit({"event": "token_rejected", "value": 0, "detail": "not a token"}, now_ms)
+            raise e
         if kind == T.INVALID:
             fails = lg.token_failed()
             wait = token_wait_s(fails)

@@ -64,6 +64,17 @@ def _num(lo, hi):
     return lambda v, n: _int(v, n, lo, hi)
 
 
+def _hex_key(nbytes):
+    def check(v, name):
+        try:
+            if len(bytes.fromhex(v)) == nbytes:
+                return v.lower()
+        except ValueError:
+            pass
+        raise ValueError("%s must be %d hexadecimal digits" % (name, 2 * nbytes))
+    return check
+
+
 def _choice(*options):
     def check(v, name):
         if v not in options:
@@ -110,6 +121,13 @@ CONFIG = (
     ("mqtt_pass", _text(64), True),
     ("mqtt_tls", _num(0, 1), False),
     ("telemetry_s", _num(10, 86400), False),
+    # OpenPAYGO Token (docs/tokens.md): start 0 derives the starting code from
+    # the key, as the reference implementation does
+    ("token_key", _hex_key(16), True),
+    ("token_start", _num(0, 999999999), False),
+    ("token_restricted", _num(0, 1), False),
+    ("token_unit_credit", _num(1, 10 ** 9), False),
+    ("token_divider", _num(1, 10 ** 6), False),
 )
 CONFIG_KEYS = tuple(c[0] for c in CONFIG)
 SECRET = tuple(c[0] for c in CONFIG if c[2])
@@ -271,9 +289,9 @@ class Commands:
                        "clock=" + ("synced" if a.clock.synced else "unsynced")])
 
     def token(self, s, args, now):
-        if len(args) != 1:
-            return err("usage: token DIGITS")
-        kind, credit = self.app.enter_token(args[0], now)
+        if not args:
+            return err("usage: token DIGITS (groups separated by spaces or dashes are fine)")
+        kind, credit = self.app.enter_token("".join(args), now)
         lg = self.app.ledger
         return Result(["token=" + kind, "value=%d" % credit, "credit=%d" % lg.credit,
                        "payg=" + ("off" if lg.payg_off else "on")])

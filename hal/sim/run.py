@@ -174,7 +174,9 @@ class Sim:
                        ("mqtt_user", "mqtt_user"), ("mqtt_pass", "mqtt_pass"),
                        ("token_key", "token_key"), ("token_start", "token_start"),
                        ("token_restricted", "token_restricted")):
-            if sec.get(k) and app.settings.get(key) != sec[k]:
+            # present counts, not truthy: token_restricted 0 turns it off
+            if k in sec and sec[k] is not None and sec[k] != "" and \
+                    app.settings.get(key) != sec[k]:
                 changes[key] = sec[k]
         if self.cfg.get("broker"):
             host, port = self.cfg["broker"]
