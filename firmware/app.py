@@ -247,7 +247,9 @@ class MeterApp:
         allowed = policy.supply_allowed(state) and (
             state != "friendly" or self.relay.state == "closed")
         before = self.relay.state, self.relay.closed
-        self.relay.decide(allowed, s.get("relay_mode"), s.get("reconnect"), reason, now_ms)
+        # PAYG turned off by token: the supply is simply on (no button to press)
+        self.relay.decide(allowed, s.get("relay_mode"),
+                          "auto" if lg.payg_off else s.get("reconnect"), reason, now_ms)
         if (self.relay.state, self.relay.closed) != before:
             self.meter.forget_power()
             if self.relay.state != s.get("relay_state"):

@@ -160,6 +160,9 @@ class Commands:
              "enter an OpenPAYGO token (anyone: it is the customer's)"),
             ("emergency", ANYONE, self.emergency, "emergency",
              "take emergency credit (as the customer's button does)"),
+            ("button", ANYONE, self.button, "button",
+             "press the customer's button: reconnect a READY relay, reset a trip, "
+             "or take emergency credit"),
             ("config", ANYONE, self.config, "config", "settings (secrets masked)"),
             ("log", ANYONE, self.log, "log [N]", "the last N events (default 10)"),
             ("alarms", ANYONE, self.alarms, "alarms", "active alarms"),
@@ -295,6 +298,16 @@ class Commands:
         lg = self.app.ledger
         return Result(["token=" + kind, "value=%d" % credit, "credit=%d" % lg.credit,
                        "payg=" + ("off" if lg.payg_off else "on")])
+
+    def button(self, s, args, now):
+        a = self.app
+        what = a.button(now)
+        if what is None:
+            return err("the button has nothing to do now (relay %s)" % a.relay.state)
+        if what == "hold-off":
+            return err("the trip is in its hold-off; press again later")
+        return Result(["relay_state=" + a.relay.state, "relay=" +
+                       ("closed" if a.relay.closed else "open")])
 
     def emergency(self, s, args, now):
         credit = self.app.take_emergency(now)

@@ -347,3 +347,32 @@ log.append("topup", 200, 4294967295, "NEW-1")
 print(json.dumps([list(e) for e in EventLog(f).last(5)]))
 """)
     assert r == [[1, 100, 2, 500, "OLD-1"], [2, 200, 2, 4294967295, "NEW-1"]]
+
+
+def test_the_customer_button_from_the_console_and_payg_off_supplies(tmp_path, img):
+    """A top-up leaves an empty meter READY; `button` on the console is the
+    customer's press (make sim has no other button). A DISABLE_PAYG token
+    turns the supply on with no press at all."""
+    import json
+    reg = tmp_path / "h.json"
+    sec = tmp_path / "s.json"
+    mc = [sys.executable, str(ROOT / "tools" / "meterctl.py"), "--registry", str(reg)]
+    assert subprocess.run(mc + ["provision", "--id", "b1", "--out", str(sec), "--pin",
+                                "2468"], capture_output=True).returncode == 0
+    c = PtyConsole("--flash", img, "--secrets", sec, "--credit", 0, "--load", 1000)
+    assert c.kv("relay")["relay"] == "open"
+    assert "nothing to do" in c.error("button")
+    c.ok("login 2468")
+    c.ok("set relay_min_interval_s 0")     # no anti-chatter wait in this test
+    c.ok("topup 500 B-1")
+    assert c.kv("relay")["relay_state"] == "ready"
+    assert c.kv("button") == {"relay_state": "closed", "relay": "closed"}
+    c.ok("relay open")
+    c.ok("relay auto")                     # back through READY
+    assert c.kv("relay")["relay_state"] == "ready"
+    tok = subprocess.run(mc + ["token", "b1", "--type", "disable"], capture_output=True,
+                         text=True).stdout.strip()
+    assert c.kv("token " + tok)["payg"] == "off"
+    assert c.kv("relay") == {"relay": "closed", "relay_state": "closed", "relay_mode": "auto"}
+    assert json.loads(sec.read_text())["meter_id"] == "b1"
+    c.close()

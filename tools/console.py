@@ -12,8 +12,12 @@ stdin and prints each reply. The console protocol is in docs/console.md."""
 import argparse
 import sys
 import time
+from pathlib import Path
 
-import serial
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import mp  # noqa: E402
+
+serial = mp.need("serial", "tools/console.py")
 
 DONE_TIMEOUT_S = 20
 

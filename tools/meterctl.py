@@ -28,6 +28,7 @@ import argparse
 import json
 import os
 import queue
+import re
 import sys
 import threading
 import time
@@ -37,13 +38,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import mp  # noqa: E402
 
-try:
-    import paho.mqtt.client as mqtt
-except ImportError:   # run with a Python that lacks paho: use the project's venv
-    venv_py = mp.VENV / "bin" / "python"
-    if venv_py.exists() and Path(sys.executable) != venv_py:
-        os.execv(str(venv_py), [str(venv_py)] + sys.argv)
-    raise SystemExit("meterctl needs paho-mqtt: run `make setup` first")
+mqtt = mp.need("paho.mqtt.client", "meterctl")
 
 sys.path.insert(0, str(mp.ROOT))
 from firmware.signing import canonical, hmac_sha256  # noqa: E402
@@ -293,9 +288,17 @@ def show(reply):
     return 1
 
 
+METER_ID = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")   # safe in an MQTT topic
+
+
 def cmd_provision(a, reg):
     mids = reg.data["meters"]
     mid = a.id
+    if mid is not None and not METER_ID.match(mid):
+        raise UsageError("--id: 1-32 letters, digits, '.', '_' or '-' (it is part of the "
+                         "meter's MQTT topics), got %r" % mid)
+    if a.pin is not None and not (a.pin.isdigit() and 4 <= len(a.pin) <= 12):
+        raise UsageError("--pin: 4 to 12 digits")
     if not mid:
         n = 1
         while "sim-%04d" % n in mids:
@@ -477,11 +480,22 @@ def main(argv=None):
     rs.add_argument("seq", type=int)
     a = p.parse_args(argv)
     reg = Registry(a.registry)
+    try:
+        return dispatch(p, a, reg)
+    except UsageError as e:
+        p.error(str(e))
+    except OSError as e:
+        raise SystemExit("meterctl: cannot reach the broker at %s:%d (%s)"
+                         % (a.broker[0], a.broker[1], e.strerror or e))
+
+
+def dispatch(p, a, reg):
     if a.what == "provision":
         return cmd_provision(a, reg)
     if a.what == "watch":
         return cmd_watch(a, reg)
     if a.what == "read":
+        reg.meter(a.meter)
         return show(call(a.broker, a.meter, {"ctr": 0, "cmd": "status", "args": []}))
     if a.what in ("topup", "vends", "vend"):
         path = a.journal or os.environ.get("METERCTL_JOURNAL") or \
@@ -501,10 +515,7 @@ def main(argv=None):
             return vend_outcome(row)
         return send_vend(a, reg, j, row, "topup")
     if a.what == "token":
-        try:
-            return cmd_token(a, reg)
-        except UsageError as e:
-            p.error(str(e))
+        return cmd_token(a, reg)
     if a.what == "resend":
         if a.seq < 1:
             p.error("SEQ must be 1 or more")

@@ -43,3 +43,17 @@ def argv(script, *args, heap=None):
     if heap:
         cmd += ["-X", "heapsize=%s" % heap]
     return cmd + [str(script)] + [str(a) for a in args]
+
+
+def need(module, what):
+    """Import `module`; run as `python3 tools/x.py` without it, start again
+    with the project's venv Python (made by `make setup`), which has it."""
+    import importlib
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        venv_py = VENV / "bin" / "python"
+        if venv_py.exists() and not os.environ.get("METER_REEXEC"):
+            os.environ["METER_REEXEC"] = "1"      # once: no loop if the venv lacks it too
+            os.execv(str(venv_py), [str(venv_py)] + sys.argv)
+        sys.exit("%s needs %s: run `make setup` first" % (what, module))
