@@ -48,8 +48,9 @@ deploy: setup
 	$(PY) tools/deploy.py --port $(PORT) --board $(BOARD) \
 		$(if $(SECRETS),--secrets $(SECRETS)) --wifi-ssid "$(WIFI_SSID)" --wifi-pass "$(WIFI_PASS)"
 
+# figures go to build/benchmarks.md; UPDATE_DOCS=1 also rewrites docs/benchmarks.md
 bench: setup
-	$(PY) tools/bench.py
+	$(PY) tools/bench.py $(if $(UPDATE_DOCS),--update-docs)
 
 clean:
 	rm -rf $(VENV) build

@@ -1,5 +1,6 @@
 """The simulated meter end to end, driven through tools/sim.py as users do."""
 
+import json
 import signal
 import subprocess
 import sys
@@ -209,3 +210,31 @@ print(json.dumps({"ok": 1}))
     assert 65536 < img.stat().st_size <= 104 * 1024   # grown as far as written
     again = run_sim("--flash", img, "--hours", 0.01, "--json")   # and it opens again
     assert again.rc == 0 and again.events[0]["pulses"] == 7
+
+
+def test_command_line_mistakes_are_usage_errors_and_an_image_has_one_simulator(tmp_path):
+    """A bad load-profile line, a tariff the meter has already: exit 2 with
+    the reason. A second simulator on a flash image in use: exit 4, the image
+    untouched (two would overwrite each other's records)."""
+    import time
+    csv = tmp_path / "p.csv"
+    csv.write_text("time,watts\n0,100\n01:00,lots\n")
+    r = run_sim("--load-profile", csv, "--hours", 1)
+    assert r.rc == 2 and "line 3" in r.stderr and "Traceback" not in r.stderr
+    tf = tmp_path / "t.json"
+    tf.write_text(json.dumps({"version": 2, "activate": 0, "kind": "flat", "price": 2100,
+                              "standing_per_day": 0}))
+    img = tmp_path / "m.img"
+    assert run_sim("--flash", img, "--tariff", tf, "--hours", 0.1).rc == 0
+    r = run_sim("--flash", img, "--tariff", tf, "--hours", 0.1)
+    assert r.rc == 2 and "version 2 is not above the meter's 2" in r.stderr
+    first = subprocess.Popen([sys.executable, str(ROOT / "tools" / "sim.py"), "--flash",
+                              str(img), "--hours", "0.002", "--speed", "1"],
+                             stdout=subprocess.DEVNULL)
+    time.sleep(1.5)
+    before = img.read_bytes()
+    r = run_sim("--flash", img, "--hours", 1, "--load", 5000)
+    assert r.rc == 4 and "in use by another simulator" in r.stderr
+    assert first.wait(30) == 0
+    assert run_sim("--flash", img, "--hours", 0.01).rc == 0     # free again
+    assert len(before) == len(img.read_bytes())

@@ -21,6 +21,7 @@ import mp  # noqa: E402
 HOST, PORT = "127.0.0.1", 1883
 BUILD = mp.ROOT / "build"
 METER = "sim-0001"
+DEMO_PIN = "1234"        # the demo meter's technician PIN, printed at start
 
 
 def listening():
@@ -52,16 +53,23 @@ def start_mosquitto():
 
 
 def main():
+    started = False
     if not listening():
         start_mosquitto()
+        started = True
     secrets = BUILD / ("%s.secrets.json" % METER)
     reg = BUILD / "headend.json"
     entry = json.loads(reg.read_text()).get("meters", {}).get(METER) if reg.exists() else None
-    if not (secrets.exists() and entry and "token_key" in entry):
-        # new, or provisioned by an older meterctl (no token key): provision again
+    if not (secrets.exists() and entry and "token_key" in entry
+            and json.loads(secrets.read_text()).get("pin")):
+        # new, or provisioned by an older meterctl (no token key, no PIN): again
         subprocess.run([sys.executable, str(mp.ROOT / "tools" / "meterctl.py"), "provision",
-                        "--id", METER, "--out", str(secrets), "--force"],
+                        "--id", METER, "--out", str(secrets), "--force", "--pin", DEMO_PIN],
                        check=True, stdout=subprocess.DEVNULL)
+    pin = json.loads(secrets.read_text()).get("pin")
+    print("demo meter %s: technician PIN %s (`login %s`); `button` is the customer's "
+          "button%s" % (METER, pin, pin, "; `make stop-broker` stops the Mosquitto started "
+                        "for it" if started else ""), file=sys.stderr)
     # the host's clock is the demo meter's time source, as NTP is a real one's
     now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     print("--broker %s:%d --secrets %s --flash %s --start %s" % (

@@ -16,6 +16,7 @@ import mp  # noqa: E402
 sys.path.insert(0, str(mp.ROOT))
 from firmware import calendar, tariff  # noqa: E402  (pure code, runs on CPython too)
 from firmware.commands import parse_setting  # noqa: E402
+from hal.sim.pulses import parse_profile_csv  # noqa: E402
 
 
 def non_negative_int(text):
@@ -203,8 +204,14 @@ def config(args):
         raise ValueError("--pin must be 4 to 12 digits")
     if args.noise > 100:
         raise ValueError("--noise must be 0..100")
-    if args.load_profile and not os.path.isfile(args.load_profile):
-        raise ValueError("--load-profile: no such file: %s" % args.load_profile)
+    if args.load_profile:
+        try:
+            with open(args.load_profile) as f:
+                parse_profile_csv(f.read())
+        except OSError as e:
+            raise ValueError("--load-profile: %s" % e)
+        except ValueError as e:
+            raise ValueError("--load-profile %s: %s" % (args.load_profile, e))
     if args.flash:
         d = os.path.dirname(os.path.abspath(args.flash))
         if not os.path.isdir(d):
@@ -258,6 +265,21 @@ def config(args):
     }
 
 
+def lock_image(path):
+    """One simulator per flash image: two would overwrite each other's
+    records. An exclusive lock on IMAGE.lock, held for the run (the fd stays
+    open across the exec into MicroPython, so the lock lives as long as it)."""
+    import fcntl
+    fd = os.open(path + ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        raise ValueError("flash image %s is in use by another simulator" % path)
+    os.set_inheritable(fd, True)
+    return fd
+
+
 def main(argv=None):
     p = parser()
     args = p.parse_args(argv)
@@ -265,6 +287,12 @@ def main(argv=None):
         cfg = config(args)
     except ValueError as e:
         p.error(str(e))
+    if cfg["flash"]:
+        try:
+            lock_image(cfg["flash"])
+        except ValueError as e:
+            print("tools/sim.py: %s" % e, file=sys.stderr)
+            return 4
     # The configuration travels in the environment: the packaged micropython
     # binary aborts on any argv item of 256 bytes or more.
     env = mp.env()

@@ -64,14 +64,21 @@ def parse_profile_csv(text):
         if n == 0 and not parts[1].replace(".", "").isdigit():
             continue  # header
         t, w = parts
-        if ":" in t:
-            hms = [int(x) for x in t.split(":")]
-            while len(hms) < 3:
-                hms.append(0)
-            secs = hms[0] * 3600 + hms[1] * 60 + hms[2]
-        else:
-            secs = int(t)
-        rows.append((secs * 1000, int(float(w))))
+        try:
+            if ":" in t:
+                hms = [int(x) for x in t.split(":")]
+                while len(hms) < 3:
+                    hms.append(0)
+                secs = hms[0] * 3600 + hms[1] * 60 + hms[2]
+            else:
+                secs = int(t)
+            watts = int(float(w))
+        except ValueError:
+            raise ValueError("line %d: time must be seconds or HH:MM[:SS] and watts a "
+                             "number, got %r" % (n + 1, line))
+        if watts < 0 or secs < 0:
+            raise ValueError("line %d: negative time or watts" % (n + 1))
+        rows.append((secs * 1000, watts))
     if not rows:
         raise ValueError("load profile is empty")
     if rows[0][0] != 0:

@@ -93,6 +93,10 @@ class Output:
             self._line(text)
 
 
+class UsageError(Exception):
+    """A command-line request the meter cannot take (exit 2, nothing run on)."""
+
+
 class Board:
     """The sim board with some constants replaced."""
 
@@ -144,6 +148,7 @@ class Sim:
 
     def boot(self):
         """Power on (or reboot): the firmware starts again from flash."""
+        first = self.app is None
         now = self.clock.now_ms()
         self.app = MeterApp(self.board, self.hal, self.out.event, now,
                             self.cfg.get("credit"), self.cfg.get("price"), self.wall(now))
@@ -155,8 +160,13 @@ class Sim:
             # what provisioning does on a real meter: a PIN only for a meter without one
             self.app.auth.set_pin(pin)
             self.app.emit({"event": "config", "detail": "pin"}, now)
-        for tf in self.cfg.get("tariffs", []):
-            if tf["version"] > max(t["version"] for t in self.app.tariffs()):
+        if first:
+            for tf in self.cfg.get("tariffs", []):
+                have = max(t["version"] for t in self.app.tariffs())
+                if tf["version"] <= have:
+                    raise UsageError("--tariff: version %d is not above the meter's %d "
+                                     "(installed already? give it a higher version)"
+                                     % (tf["version"], have))
                 self.app.add_tariff(tf, now)
         if self.cfg.get("settings"):
             self.app.settings.save(self.cfg["settings"])
@@ -370,6 +380,9 @@ def run(cfg):
         d.update(sim.final())
         out.event(d, t, always=True)
         return 3
+    except UsageError as e:
+        sys.stderr.write("tools/sim.py: %s\n" % e)
+        return 2
     except LedgerFault as e:
         sys.stderr.write("ledger fault: %s\n" % e)
         return 4
