@@ -238,3 +238,11 @@ def test_command_line_mistakes_are_usage_errors_and_an_image_has_one_simulator(t
     assert first.wait(30) == 0
     assert run_sim("--flash", img, "--hours", 0.01).rc == 0     # free again
     assert len(before) == len(img.read_bytes())
+
+
+def test_a_heap_too_small_or_malformed_is_said_plainly():
+    r = run_sim("--heap", "64k", "--hours", 0.1)
+    assert r.rc == 5 and "out of memory in a 64k heap" in r.stderr
+    assert "MemoryError" not in r.stdout + r.stderr
+    r = run_sim("--heap", "lots", "--hours", 0.1)
+    assert r.rc == 2 and "heap is a size like 512k" in r.stderr

@@ -7,6 +7,7 @@ the command line and starts it (see README.md for every flag)."""
 import argparse
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -116,6 +117,12 @@ def setting_spec(text):
     return [k, v]
 
 
+def heap_size(text):
+    if not re.match(r"^[1-9][0-9]*[kKmM]?$", text):
+        raise argparse.ArgumentTypeError("heap is a size like 512k or 2m, got %r" % text)
+    return text
+
+
 def parser():
     p = argparse.ArgumentParser(
         prog="tools/sim.py",
@@ -192,8 +199,8 @@ def parser():
     p.add_argument("--wifi-down", type=outage_spec, action="append", default=[],
                    metavar="FROM:TO", help="WiFi is down between these virtual seconds "
                                            "(repeatable)")
-    p.add_argument("--heap", metavar="SIZE",
-                   help="MicroPython heap size, e.g. 64k (default: the port's)")
+    p.add_argument("--heap", metavar="SIZE", type=heap_size,
+                   help="MicroPython heap size, e.g. 512k or 2m (default: the port's)")
     return p
 
 
@@ -301,7 +308,27 @@ def main(argv=None):
         return run_and_plot(cmd, env, cfg, args.plot)
     env["SIM_CONFIG"] = json.dumps(cfg)
     sys.stdout.flush()
+    if args.heap:
+        return run_watching_memory(env, args.heap)
     os.execve(cmd[0], cmd, env)
+
+
+# With --heap the run may not fit: a bootstrap turns MemoryError (at import or
+# later) into exit 5, and the message says what to do (argv items must stay
+# under 256 bytes: the packaged micropython aborts on longer ones).
+BOOT = ("import sys,os,json\ntry:\n from hal.sim.run import run\n"
+        "except MemoryError:\n sys.exit(5)\ntry:\n"
+        " sys.exit(run(json.loads(os.getenv('SIM_CONFIG'))))\n"
+        "except MemoryError:\n sys.exit(5)\n")
+
+
+def run_watching_memory(env, heap):
+    import subprocess
+    rc = subprocess.call([mp.micropython(), "-X", "heapsize=%s" % heap, "-c", BOOT], env=env)
+    if rc == 5:
+        print("tools/sim.py: out of memory in a %s heap: give --heap more (the smallest "
+              "that runs a simulated day is in docs/benchmarks.md)" % heap, file=sys.stderr)
+    return rc
 
 
 def run_and_plot(cmd, env, cfg, path):
