@@ -164,13 +164,30 @@ def test_plot_draws_a_png(tmp_path):
     assert r.rc == 0, r.stderr
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10000
     assert r.status and r.last["relay"] == "open"     # JSON lines were passed through
+    # enough status lines for the panels to show the run (not one per 15 min)
+    assert len(r.status) >= 300
+
+
+def test_plot_reads_the_events_and_the_wall_clock():
+    """The relay panel follows the switch events (exact), top-ups are marked,
+    and a meter that knows the time gets a UTC axis."""
+    import sys
+    sys.path.insert(0, str(ROOT / "tools"))
+    from plot import _x
+    lines = [{"t": 0.0, "credit": 5, "time": "2026-12-01T00:00:00Z"},
+             {"t": 3600.0, "credit": 4, "time": "2026-12-01T01:00:00Z"}]
+    x, label = _x(lines)
+    assert label == "UTC" and x({"t": 1800}).hour == 0 and x({"t": 3600}).hour == 1
+    x, label = _x([{"t": 0.0, "credit": 5, "time": "1970-01-01T00:00:00Z"}])
+    assert label == "days since the start" and x({"t": 43200}) == 0.5
 
 
 @pytest.mark.parametrize("args", [
     ["--tariff", "/nonexistent.json"], ["--start", "2026-13-01"], ["--start", "yesterday"],
     ["--sync-at", "10"], ["--sync-at", "x=2026-01-01"], ["--set", "colour=blue"],
     ["--set", "max_power_w=-1"], ["--set", "friendly_nights=25:00-08:00"], ["--set", "nokey"],
-    ["--plot", "x.png"], ["--button-at", "-3"],
+    ["--plot", "x.png"], ["--button-at", "-3"], ["--hours", "1", "--plot", "/nonexistent/x.png"],
+    ["--hours", "1", "--plot", "run.jpg"],
 ])
 def test_bad_issue4_flags_get_usage_and_exit_2(args):
     r = run_sim(*args)

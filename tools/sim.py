@@ -248,6 +248,12 @@ def config(args):
             raise ValueError("--secrets %s: not a meter secrets file (%s)" % (args.secrets, e))
     if args.plot and not (args.hours or args.days):
         raise ValueError("--plot needs --hours or --days")
+    if args.plot:
+        if not args.plot.lower().endswith(".png"):
+            raise ValueError("--plot writes a PNG: give FILE.png, got %s" % args.plot)
+        d = os.path.dirname(os.path.abspath(args.plot))
+        if not os.path.isdir(d):
+            raise ValueError("--plot: directory does not exist: %s" % d)
     end = None
     if args.hours:
         end = int(args.hours * 3600000)
@@ -336,6 +342,8 @@ def run_and_plot(cmd, env, cfg, path):
     import subprocess
     from plot import plot
     cfg["json"] = True
+    # a status line at least every 1/400 of the run, so the panels show it
+    cfg["report_ms"] = min(cfg["report_ms"], max(1000, cfg["end_ms"] // 400))
     env["SIM_CONFIG"] = json.dumps(cfg)
     lines = []
     with subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, text=True) as p:
@@ -344,7 +352,8 @@ def run_and_plot(cmd, env, cfg, path):
             if line.startswith("{"):
                 lines.append(json.loads(line))
     if p.returncode == 0:
-        plot(lines, path)
+        what = " ".join(sys.argv[1:])
+        plot(lines, path, "tools/sim.py " + (what if len(what) < 110 else what[:107] + "..."))
     return p.returncode
 
 
