@@ -12,7 +12,38 @@ from conftest import ROOT
 PROMPT = b"\r\n> "
 
 
-class PtyConsole:
+class PtyIO:
+    """Reading a program's output from the master side of its pty."""
+
+    master = None
+    buf = b""
+
+    def diagnose(self):
+        return ""
+
+    def read_until(self, marker, timeout=20):
+        end = time.time() + timeout
+        while marker not in self.buf:
+            left = end - time.time()
+            if left <= 0:
+                raise AssertionError("timed out waiting for %r; got %r%s"
+                                     % (marker, self.buf[-800:], self.diagnose()))
+            r, _, _ = select.select([self.master], [], [], min(left, 0.5))
+            if r:
+                try:
+                    chunk = os.read(self.master, 65536)
+                except OSError:
+                    chunk = b""
+                if not chunk:
+                    raise AssertionError("console closed; got %r%s"
+                                         % (self.buf[-800:], self.diagnose()))
+                self.buf += chunk
+        i = self.buf.index(marker) + len(marker)
+        out, self.buf = self.buf[:i], self.buf[i:]
+        return out
+
+
+class PtyConsole(PtyIO):
     def __init__(self, *args):
         self.master, slave = pty.openpty()
         self.proc = subprocess.Popen(
@@ -22,25 +53,6 @@ class PtyConsole:
         os.close(slave)
         self.buf = b""
         self.banner = self.read_until(b"> ")
-
-    def read_until(self, marker, timeout=20):
-        end = time.time() + timeout
-        while marker not in self.buf:
-            left = end - time.time()
-            if left <= 0:
-                raise AssertionError("timed out waiting for %r; got %r" % (marker, self.buf[-500:]))
-            r, _, _ = select.select([self.master], [], [], left)
-            if r:
-                try:
-                    chunk = os.read(self.master, 65536)
-                except OSError:
-                    chunk = b""
-                if not chunk:
-                    raise AssertionError("console closed; got %r" % self.buf[-500:])
-                self.buf += chunk
-        i = self.buf.index(marker) + len(marker)
-        out, self.buf = self.buf[:i], self.buf[i:]
-        return out
 
     def send(self, data):
         os.write(self.master, data)

@@ -11,14 +11,13 @@ import subprocess
 import sys
 import time
 import tty
+from pathlib import Path
 
 import pytest
 
 from conftest import ROOT
+from consolepty import PtyIO
 import mp
-
-
-from pathlib import Path
 
 SHARED = Path(os.environ.get("METER_SHARED", ROOT.parent / "shared"))
 MP32 = SHARED / "tools" / "micropython32" / "micropython"
@@ -47,7 +46,7 @@ def mp32_env(world, umqtt="1.7.0", code=ROOT, fakes=FAKES):
     return e
 
 
-class Device:
+class Device(PtyIO):
     """One simulated ESP32 meter: its flash image, its world, its console."""
 
     def __init__(self, tmp, umqtt="1.7.0", heap="1024k", code=ROOT, fakes=FAKES, **world):
@@ -120,26 +119,8 @@ class Device:
         if wait_for:
             return self.read_until(wait_for)
 
-    def read_until(self, marker, timeout=20):
-        end = time.time() + timeout
-        while marker not in self.buf:
-            left = end - time.time()
-            if left <= 0:
-                raise AssertionError("timed out waiting for %r; got %r\nstderr: %s"
-                                     % (marker, self.buf[-800:], self.stderr_tail()))
-            r, _, _ = select.select([self.master], [], [], min(left, 0.5))
-            if r:
-                try:
-                    chunk = os.read(self.master, 65536)
-                except OSError:
-                    chunk = b""
-                if not chunk:
-                    raise AssertionError("console closed; got %r\nstderr: %s"
-                                         % (self.buf[-800:], self.stderr_tail()))
-                self.buf += chunk
-        i = self.buf.index(marker) + len(marker)
-        out, self.buf = self.buf[:i], self.buf[i:]
-        return out
+    def diagnose(self):
+        return "\nstderr: " + self.stderr_tail()
 
     def drain(self, seconds):
         """Read what the console prints for a while."""

@@ -263,3 +263,12 @@ def test_a_heap_too_small_or_malformed_is_said_plainly():
     assert "MemoryError" not in r.stdout + r.stderr
     r = run_sim("--heap", "lots", "--hours", 0.1)
     assert r.rc == 2 and "heap is a size like 512k" in r.stderr
+
+
+def test_the_keypad_button_key_reconnects_a_ready_relay():
+    r = run_sim("--credit", 0, "--load", 1000, "--hours", 0.1, "--topup", "10:500",
+                "--keys", "20:button", "--json")
+    assert r.rc == 0
+    ev = [(e["t"], e["event"], e.get("reason") or e.get("detail")) for e in r.events]
+    assert (20.0, "relay", "button") in ev and (20.0, "button", "reconnect") in ev
+    assert run_sim("--keys", "5:12a4").rc == 2

@@ -84,8 +84,10 @@ def sync_spec(text):
 
 def keys_spec(text):
     t, sep, digits = text.partition(":")
-    if not sep or not digits.isdigit() or len(digits) > 20:
-        raise argparse.ArgumentTypeError("keys are SECONDS:DIGITS, got %r" % text)
+    bare = digits.replace(" ", "").replace("-", "")
+    if not sep or not (digits == "button" or (bare.isdigit() and len(bare) <= 20)):
+        raise argparse.ArgumentTypeError("keys are SECONDS:DIGITS (groups with spaces or "
+                                         "dashes are fine) or SECONDS:button, got %r" % text)
     return [seconds(t), digits]
 
 

@@ -243,9 +243,14 @@ class Sim:
                 except Rejected:
                     pass  # reported as an event by the app
             while self.keys and self.keys[0][0] <= nxt:
-                # the keypad: digits then '#' enter a token
+                # the keypad: digits then '#' enter a token; its button key is
+                # the customer's button
+                digits = self.keys.pop(0)[1]
+                if digits == "button":
+                    app.button(nxt)
+                    continue
                 try:
-                    app.enter_token(self.keys.pop(0)[1], nxt)
+                    app.enter_token(digits, nxt)
                 except ValueError:
                     pass   # reported as an event by the app
             while self.buttons and self.buttons[0] <= nxt:
