@@ -332,14 +332,21 @@ class MeterApp:
         # people type tokens in groups: "418 480 640", "418-480-640"
         text = "".join(c for c in text if c not in " -")
         try:
-            kind, value, count, used = T.decode(
-                text, key, lg.tok_count, lg.token_used(),
-                s.get("token_start") or T.starting_code(key), bool(s.get("token_restricted")))
+            T.check_text(text, bool(s.get("token_restricted")))
         except ValueError as e:
             self.emit({"event": "token_rejected", "value": 0, "detail": "not a token"}, now_ms)
             raise e
+        # counted as wrong on flash before it is decoded: a cut cannot make a
+        # guess free (a right or already-used token puts the count back)
+        before = lg.tok_fails
+        fails = before + 1
+        lg.token_fails(fails)
+        kind, value, count, used = T.decode(
+            text, key, lg.tok_count, lg.token_used(),
+            s.get("token_start") or T.starting_code(key), bool(s.get("token_restricted")))
+        if kind == T.ALREADY_USED:
+            lg.token_fails(before)        # no wait for a used one (an accepted one: 0)
         if kind == T.INVALID:
-            fails = lg.token_failed()
             wait = token_wait_s(fails)
             self.token_locked_until = now_ms + 1000 * wait
             self.emit({"event": "token_rejected", "value": fails, "detail": "invalid"}, now_ms)

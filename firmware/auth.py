@@ -64,17 +64,19 @@ class Auth:
         if left:
             return "locked out after wrong PINs, try again in %d s" % left
         s = self.settings
+        # The attempt is counted on flash before the PIN is looked at: a power
+        # cut during that write leaves it counted or not tried at all, never
+        # tried and not counted (which would make guessing free).
+        failures = (s.get("pin_failures") or 0) + 1
+        s.save({"pin_failures": failures})
         want = unhexlify(s.get("pin_hash"))
         got = pin_hash(pin, unhexlify(s.get("pin_salt"))) if valid_pin(pin) else b""
         diff = len(want) ^ len(got)
         for a, b in zip(want, got):
             diff |= a ^ b
         if diff == 0:
-            if s.get("pin_failures"):
-                s.save({"pin_failures": 0})
+            s.save({"pin_failures": 0})
             return None
-        failures = (s.get("pin_failures") or 0) + 1
-        s.save({"pin_failures": failures})
         lock = lock_seconds(failures)
         if lock:
             self.locked_until = now_ms + 1000 * lock

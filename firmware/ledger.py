@@ -299,10 +299,10 @@ class Ledger:
             self.tok_count, self.tok_used, self.tok_fails = top, mask, 0
         self._checkpoint_after(change)
 
-    def token_failed(self):
-        """One more wrong token; returns how many in a row."""
-        self._checkpoint_after(lambda: setattr(self, "tok_fails", self.tok_fails + 1))
-        return self.tok_fails
+    def token_fails(self, n):
+        """Wrong tokens in a row, on flash (the lockout survives a reboot)."""
+        if n != self.tok_fails:
+            self._checkpoint_after(lambda: setattr(self, "tok_fails", n))
 
     def set_meter_constant(self, imp_per_kwh):
         """Change the pulses per kWh. The energy registers are converted (a

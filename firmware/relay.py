@@ -3,8 +3,9 @@
 # Logical states: closed, open (no credit), ready (credit is back; waiting for
 # the customer's button, so the supply never comes back by surprise), tripped
 # (opened for drawing more than the power limit). The physical relay is closed
-# only in `closed`. Switches are at least min_interval_ms apart (anti-chatter):
-# one asked for sooner waits, and the shell is told when to come back.
+# only in `closed`. A close comes at least min_interval_ms after the last switch
+# (anti-chatter): one asked for sooner waits, and the shell is told when to come
+# back. An open never waits.
 # A latching relay gets a coil pulse, a monostable one a level.
 
 
@@ -30,9 +31,10 @@ class RelayController:
             return
         if self.deferred is not None and self.deferred[0] == closed:
             reason = self.deferred[1]   # the switch keeps the reason it was asked for
-        # A technician's override acts at once; everything else waits out the
-        # anti-chatter interval.
-        if (reason != "manual" and self.last_switch is not None
+        # Anti-chatter delays a reconnect, never a disconnect: the supply goes
+        # off at once (credit gone, a trip, a technician); a technician's
+        # close acts at once too.
+        if (closed and reason != "manual" and self.last_switch is not None
                 and now - self.last_switch < self.min_interval_ms):
             self.deferred = (closed, reason)
             return

@@ -73,18 +73,26 @@ def _new_used(used, value, count, kind):
     return [c for c in window if c == count or c in used]
 
 
+def check_text(text, restricted=False):
+    """The token as typed, if it can be one at all; else ValueError."""
+    text = text.strip()
+    if not text or not all("0" <= c <= "9" for c in text):
+        raise ValueError("a token is digits only")
+    if len(text) > (20 if restricted else 12):
+        raise ValueError("token too long")
+    if restricted and not all("1" <= c <= "4" for c in text):
+        raise ValueError("a restricted token uses the digits 1 to 4 only")
+    return text
+
+
 def decode(text, key, last_count, used, start_code, restricted=False):
     """Decode a token typed as text. Returns (kind, value, count, used):
     kind is ADD, SET, DISABLE_PAYG, COUNTER_SYNC, INVALID or ALREADY_USED;
     value and count are None unless accepted; used is the new list of used
     counts. Raises ValueError for text that cannot be a token at all."""
-    text = text.strip()
-    if not text or not all("0" <= c <= "9" for c in text):
-        raise ValueError("a token is digits only")
+    text = check_text(text, restricted)
     n = len(text)
     extended = n > (15 if restricted else 9)
-    if n > (20 if restricted else 12):
-        raise ValueError("token too long")
     token = _from_restricted(text) if restricted else int(text)
     mod = 1000000 if extended else 1000
     chain = _chain64 if extended else _chain32

@@ -305,3 +305,18 @@ def test_first_sync_of_a_never_synced_meter_bills_no_gap(tmp_path):
     clock = [e for e in r.events if e["event"] == "clock"]
     assert clock and clock[0].get("detail") == "first sync"
     assert r.last["time"].startswith("2026-12-01T02:00") and r.last["credit"] == 100000 - total
+
+
+def test_anti_chatter_never_delays_a_disconnect_for_credit():
+    """Credit bought at 100 s runs out ~4 s after the reconnect: the relay
+    opens on that pulse, however long the anti-chatter interval."""
+    from conftest import run_sim
+    for interval in (10, 3600):
+        r = run_sim("--credit", 0, "--price", 2000, "--load", 10000, "--hours", 0.05,
+                    "--json", "--set", "reconnect=auto", "--set",
+                    "relay_min_interval_s=%d" % interval, "--topup", "100:20:T1")
+        assert r.rc == 0, r.stderr
+        opens = [e["t"] for e in r.events if e["event"] == "relay" and e["relay"] == "open"
+                 and e["t"] > 100]
+        assert opens and opens[0] < 104.5, (interval, opens)
+        assert r.last["credit"] >= -2, r.last          # at most a pulse past zero

@@ -28,4 +28,9 @@ for c in cases:
         out.append([kind, value, n, sorted(used)])
     except ValueError as e:
         out.append(["error", str(e)])
-print(json.dumps(out))
+# one line, written piece by piece: a single dumps of it needs a block of
+# ~120 KB, which a fragmented heap may not have
+sys.stdout.write("[")
+for i, r in enumerate(out):
+    sys.stdout.write(("," if i else "") + json.dumps(r))
+sys.stdout.write("]\n")
