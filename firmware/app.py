@@ -16,8 +16,11 @@ from firmware.settings import Settings
 
 RELAY_MODES = ("auto", "open", "closed")
 # Settings that a factory reset keeps: billing, not configuration.
+# The head-end link (its key, counter and broker) is kept too: a reset from the
+# head-end must not cut the meter off from it.
 KEEP_ON_RESET = ("tariffs", "relay_state", "meter_id", "hc_key", "hc_ctr", "token_key",
-                 "token_start", "token_restricted", "token_unit_credit", "token_divider")
+                 "token_start", "token_restricted", "token_unit_credit", "token_divider",
+                 "mqtt_host", "mqtt_port", "mqtt_user", "mqtt_pass", "telemetry_s")
 MAX_GAP_DAYS = 3660
 # A billing clock before 2020 has never known the true time: the meter ran
 # from 1970 on its own. Its first sync sets the time without billing the gap.

@@ -33,6 +33,12 @@ BACKOFF_MIN_MS = 1000
 BACKOFF_MAX_MS = 60000
 MAX_CMD_BYTES = 2048
 MAX_UNSENT = 8192          # bytes queued for a broker that does not read them
+SESSION_MS = 120000        # a head-end session's state (a pending confirmation) lasts
+MAX_CTR = 1 << 48          # counters above are refused: one could lock out every later one
+# Unsigned commands: reads, and the customer's token (it authenticates itself).
+# Not the button or emergency credit: anyone on the broker could press them.
+UNSIGNED = ("help", "status", "energy", "credit", "relay", "tariff", "time", "config",
+            "log", "alarms", "token")
 
 
 class Shim:
@@ -101,6 +107,8 @@ class Sync:
         self.tele_batch = []       # telemetry read from the outbox, not yet sent
         self.last_rx = self.last_ping = self.started = 0
         self.last_error = ""
+        self.session = None        # the head-end's command session
+        self.action = None         # "reboot": asked for by a signed command
         self.stats = {"connects": 0, "failures": 0, "sent": 0, "rejected": 0}
 
     # -- connection ------------------------------------------------------------
@@ -356,11 +364,10 @@ class Sync:
         except (ValueError, KeyError, TypeError):
             return self._reject(None, "malformed command", now_ms)
         if sig is None:
-            # unsigned: only what anyone may do at the console, and no arguments
-            # (`relay open` needs a technician, `relay` does not)
-            entry = self.commands.table.get(cmd)
-            # a token authenticates itself: anyone may send one
-            if entry is not None and (entry[1] > ANYONE or (args and cmd != "token")):
+            # unsigned: reads with no arguments (`relay open` changes, `relay`
+            # does not), and tokens
+            if cmd in self.commands.table and (cmd not in UNSIGNED
+                                               or (args and cmd != "token")):
                 return self._reject(ctr, "signature required", now_ms)
             return self._reply(ctr, self.commands.run(Session(ANYONE, now_ms), [cmd] + args,
                                                       now_ms))
@@ -372,6 +379,8 @@ class Sync:
         if not good:
             return self._reject(ctr, "bad signature", now_ms)
         s = self.app.settings
+        if not 0 < ctr < MAX_CTR:
+            return self._reject(ctr, "counter out of range (1..%d)" % (MAX_CTR - 1), now_ms)
         if ctr <= (s.get("hc_ctr") or 0):
             return self._reject(ctr, "replayed command (counter %d not above %d)"
                                 % (ctr, s.get("hc_ctr") or 0), now_ms)
@@ -380,7 +389,17 @@ class Sync:
         s.save({"hc_ctr": ctr})      # before running: never twice, whatever happens
         if cmd == "resend":
             return self._resend(ctr, args)
-        self._reply(ctr, self.commands.run(Session(HEADEND, now_ms), [cmd] + args, now_ms))
+        ses = self.session
+        if ses is None or now_ms - ses.last_ms > SESSION_MS:
+            # one head-end session, kept between commands: a factory reset's
+            # confirmation code is asked for by one command and given by the next
+            ses = self.session = Session(HEADEND, now_ms)
+        ses.last_ms = now_ms
+        ses.level = HEADEND        # a signed command is the head-end's, whatever came before
+        r = self.commands.run(ses, [cmd] + args, now_ms)
+        self._reply(ctr, r)
+        if r.action == "reboot":
+            self.action = "reboot"     # the shell carries it out after this poll
 
     def _resend(self, ctr, args):
         """The head-end missed events (a broker that crashed after it had

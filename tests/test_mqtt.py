@@ -315,3 +315,58 @@ def test_per_meter_mqtt_credentials(tmp_path):
         b.stop()
     assert ok.last["mqtt"]["connects"] == 1 and ok.last["mqtt"]["sent"] > 0
     assert no.last["mqtt"]["connects"] == 0 and no.last["mqtt"]["failures"] >= 1
+
+
+def test_head_end_command_edges(broker, tmp_path):
+    """Unsigned commands are reads only (not the button, not emergency credit);
+    an absurd counter is refused and locks nothing out; a signed `reboot`
+    reboots; a factory reset over MQTT can be confirmed."""
+    reg, sec = provision(broker.addr, tmp_path)
+    key = bytes.fromhex(json.loads(reg.read_text())["meters"]["m1"]["key"])
+    sys.path.insert(0, str(ROOT))
+    from firmware.signing import canonical, hmac_sha256
+
+    def signed(ctr, cmd, *args):
+        return {"ctr": ctr, "exp": 0, "cmd": cmd, "args": list(args),
+                "sig": hmac_sha256(key, canonical("m1", ctr, 0, cmd, list(args))).hex()}
+
+    p = start_sim("--broker", broker.addr, "--secrets", sec, "--hours", 0.006, "--speed", 1,
+                  "--credit", 0, "--json", "--set", "emergency_credit=500")
+    time.sleep(2)
+    replies = {}
+    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="edge")
+    c.on_message = lambda cl, u, m: replies.__setitem__(json.loads(m.payload)["ctr"],
+                                                        json.loads(m.payload))
+    host, port = broker.addr.split(":")
+    c.connect(host, int(port))
+    c.subscribe("meters/m1/reply", qos=1)
+    c.loop_start()
+    time.sleep(0.3)
+    base = int(time.time() * 1000)
+    msgs = [{"ctr": 1, "cmd": "emergency", "args": []},
+            {"ctr": 2, "cmd": "button", "args": []},
+            {"ctr": 3, "cmd": "credit", "args": []},
+            signed(2 ** 70, "credit"),
+            signed(base + 1, "factory-reset"),
+            None,                                   # the confirmation, built from the reply
+            signed(base + 3, "reboot")]
+    for m in msgs:
+        if m is None:
+            code = replies[base + 1]["lines"][0].split()[-1]
+            m = signed(base + 2, "factory-reset", code)
+        c.publish("meters/m1/cmd", json.dumps(m), qos=1)
+        end = time.time() + 5
+        while m["ctr"] not in replies and time.time() < end:
+            time.sleep(0.05)
+    c.loop_stop()
+    c.disconnect()
+    r = finish(p)
+    assert replies[1]["error"] == replies[2]["error"] == "signature required"
+    assert replies[3]["ok"] and replies[3]["lines"] == ["credit=0"]
+    assert "counter out of range" in replies[2 ** 70]["error"]
+    assert replies[base + 2]["ok"], replies[base + 2]                 # confirmed
+    assert replies[base + 3]["lines"] == ["rebooting"], replies[base + 3]
+    boots = [e for e in r.events if e["event"] == "boot"]
+    assert len(boots) == 2, [e["event"] for e in r.events]           # it did reboot
+    assert [e for e in r.events if e["event"] == "factory_reset"]
+    assert r.last["credit"] == 0                                      # no emergency taken

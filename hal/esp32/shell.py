@@ -66,6 +66,9 @@ def run(board, hal, sync_factory=None):
                 app.button(elapsed)
             if sync is not None:
                 sync.poll(elapsed, t)
+                if sync.action == "reboot":   # a signed `reboot` from the head-end
+                    app.ledger.flush()
+                    machine.reset()
             console.tick(elapsed)
             for _ in range(CONSOLE_BYTES):
                 if not poll.poll(0):

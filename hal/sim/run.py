@@ -209,6 +209,10 @@ class Sim:
         took = time.ticks_diff(time.ticks_ms(), t)
         if took > self.max_stall_ms:
             self.max_stall_ms = took
+        if self.sync.action == "reboot":      # a signed `reboot` from the head-end
+            self.sync._drop()
+            self.app.ledger.flush()
+            self.boot()
 
     def advance(self, until):
         """Run virtual time forward to `until`, stopping at every pulse,
