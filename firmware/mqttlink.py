@@ -21,6 +21,7 @@ import struct
 IPPROTO_TCP, TCP_NODELAY = 6, 1   # the same numbers on Linux and lwIP
 MAX_PACKET = 4096                 # longer incoming packets end the connection
 READ_CHUNK = 512
+SKIP_READS = 64
 
 
 class Pending(Exception):
@@ -35,6 +36,9 @@ class Link:
         self.out = b""
         self.inp = b""
         self.received = False    # set by pump() whenever bytes arrive
+        self.skip = 0            # bytes of an oversized PUBLISH still to throw away
+        self.skip_pid = None     # its packet id, acknowledged once it is gone
+        self.dropped = 0         # oversized messages thrown away
 
     # -- what umqtt.simple calls ---------------------------------------------
 
@@ -94,12 +98,24 @@ class Link:
                 if n:
                     self.out = self.out[n:]
         if flags & (select.POLLIN | select.POLLHUP | select.POLLERR):
-            d = self.s.read(READ_CHUNK)
-            if d == b"":
-                raise OSError(errno.ECONNRESET)
-            if d:
-                self.inp += d
+            # one chunk a turn; an oversized message being thrown away is
+            # drained faster (up to SKIP_READS chunks), it is never kept
+            for _ in range(SKIP_READS if self.skip else 1):
+                d = self.s.read(READ_CHUNK)
+                if d == b"":
+                    raise OSError(errno.ECONNRESET)
+                if not d:
+                    break
                 self.received = True
+                if self.skip:
+                    n = min(self.skip, len(d))
+                    self.skip -= n
+                    d = d[n:]
+                    if not self.skip and self.skip_pid is not None:
+                        self.write(b"\x40\x02" + struct.pack("!H", self.skip_pid))
+                self.inp += d
+                if not self.skip:
+                    break
 
     def packet_len(self):
         """Length of the whole MQTT packet at the head of the input, or 0."""
@@ -117,8 +133,34 @@ class Link:
             if i > 4:
                 raise OSError("bad MQTT packet length")
         if n > MAX_PACKET:
-            raise OSError("MQTT packet too long")
+            return self._drop_oversized(i, n)
         return i + n if len(b) >= i + n else 0
+
+    def _drop_oversized(self, i, n):
+        """A message too long to hold: thrown away as it streams in, never
+        held in RAM, and acknowledged (QoS 1) so the broker does not send it
+        again. Only a PUBLISH may be that long; anything else ends the link."""
+        b = self.inp
+        if b[0] & 0xF0 != 0x30:
+            raise OSError("MQTT packet too long")
+        pid = None
+        if b[0] & 6:
+            if len(b) < i + 2:
+                return 0
+            t = (b[i] << 8) | b[i + 1]
+            if len(b) < i + 2 + t + 2:
+                return 0            # wait for the topic and packet id
+            pid = (b[i + 2 + t] << 8) | b[i + 3 + t]
+        have = len(b) - i
+        if have >= n:
+            self.inp, self.skip = b[i + n:], 0
+        else:
+            self.inp, self.skip = b"", n - have
+        self.skip_pid = pid
+        self.dropped += 1
+        if not self.skip and pid is not None:
+            self.write(b"\x40\x02" + struct.pack("!H", pid))
+        return 0
 
 
 def _length(n):

@@ -230,6 +230,9 @@ class Sync:
             if not self.online:
                 return
         n = link.packet_len()
+        if link.dropped:
+            link.dropped = 0
+            self._reject(None, "command too long", now_ms)
         while n:
             op = link.inp[0] & 0xF0
             if op == 0x30:

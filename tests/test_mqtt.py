@@ -370,3 +370,29 @@ def test_head_end_command_edges(broker, tmp_path):
     assert len(boots) == 2, [e["event"] for e in r.events]           # it did reboot
     assert [e for e in r.events if e["event"] == "factory_reset"]
     assert r.last["credit"] == 0                                      # no emergency taken
+
+
+def test_an_oversized_command_is_dropped_unread_and_not_redelivered(broker, tmp_path):
+    """A 3 MB message on the command topic: the meter throws it away as it
+    streams in (never held in RAM), acknowledges it so the broker does not send
+    it again, logs the refusal and goes on; a top-up after it lands."""
+    reg, sec = provision(broker.addr, tmp_path)
+    flash = tmp_path / "m.img"
+    p = start_sim("--broker", broker.addr, "--secrets", sec, "--flash", flash, "--hours",
+                  0.004, "--speed", 1, "--credit", 1000, "--json")
+    time.sleep(2)
+    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="big")
+    host, port = broker.addr.split(":")
+    c.connect(host, int(port))
+    c.loop_start()
+    c.publish("meters/m1/cmd", b"{" + b"x" * 3000000 + b"}", qos=1).wait_for_publish(10)
+    c.loop_stop()
+    c.disconnect()
+    ok = meterctl(broker.addr, reg, "topup", "m1", 500, "--ref", "AFTER-BIG")
+    assert ok.returncode == 0 and "credit=1500" in ok.stdout, ok.stdout + ok.stderr
+    r = finish(p)
+    too_long = [e for e in r.events if e["event"] == "cmd_rejected"]
+    assert len(too_long) == 1 and r.last["mqtt"]["failures"] == 0, (too_long, r.last)
+    again = finish(start_sim("--broker", broker.addr, "--secrets", sec, "--flash", flash,
+                             "--hours", 0.002, "--speed", 1, "--json"))
+    assert not [e for e in again.events if e["event"] == "cmd_rejected"]   # not sent again

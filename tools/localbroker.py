@@ -38,8 +38,10 @@ def start_mosquitto():
         sys.exit("no broker on %s:%d and mosquitto is not installed (make setup)" % (HOST, PORT))
     BUILD.mkdir(exist_ok=True)
     conf = BUILD / "mosquitto.conf"
+    # max_packet_size: no client may send the meters a message larger than a
+    # meter would keep (it drops longer ones unread, firmware/mqttlink.py)
     conf.write_text("listener %d %s\nallow_anonymous true\nset_tcp_nodelay true\n"
-                    "persistence true\n"
+                    "max_packet_size 65536\npersistence true\n"
                     "persistence_location %s/\n" % (PORT, HOST, BUILD))
     log = open(BUILD / "mosquitto.log", "ab")
     p = subprocess.Popen([exe, "-c", str(conf)], stdout=log, stderr=log,
