@@ -70,9 +70,10 @@ def mqtt_module():
 
 
 def describe(e):
-    """A short reason for status and the event log."""
-    if isinstance(e, OSError) and e.args and isinstance(e.args[0], int):
-        return "OSError %d" % e.args[0]
+    """A short reason for status and the event log (its detail holds 16
+    characters): `OSError 111`, or our own words (`WiFi down`, `broker silent`)."""
+    if isinstance(e, OSError) and e.args:
+        return ("OSError %d" % e.args[0]) if isinstance(e.args[0], int) else str(e.args[0])
     name = type(e).__name__
     return ("%s %s" % (name, e.args[0])) if e.args else name
 
@@ -128,7 +129,7 @@ class Sync:
             self.last_error = why
             self.app.emit({"event": "mqtt_error", "detail": why}, now_ms)
 
-    def _drop(self):
+    def disconnect(self):
         if self.link is not None:
             try:
                 self.link.close()
@@ -142,7 +143,7 @@ class Sync:
 
     def _fail(self, real_ms, now_ms, why):
         self.stats["failures"] += 1
-        self._drop()
+        self.disconnect()
         self._error(why, now_ms)
         # exponential backoff with +-50 % jitter, so a fleet does not stampede
         jitter = int.from_bytes(os.urandom(2), "little") % (self.backoff + 1)
@@ -165,7 +166,7 @@ class Sync:
         except mqttlink.Pending:
             pass
         finally:
-            self.link = c.sock    # closed by _drop() whatever happened
+            self.link = c.sock    # closed by disconnect() whatever happened
 
     def _connack(self, link, real_ms, now_ms):
         if len(link.inp) < 4:
@@ -203,6 +204,9 @@ class Sync:
             self._snapshot(now_ms)
         _, errors = mqtt_module()
         try:
+            if self.client is not None and not self.wifi.isconnected():
+                # the link is gone with the WiFi: do not write into a dead socket
+                raise OSError("WiFi down")
             if self.client is None:
                 if self.next_try is not None and time.ticks_diff(real_ms, self.next_try) < 0:
                     return

@@ -288,6 +288,11 @@ def test_wifi_drop_queues_and_delivers(broker, tmp_path):
     seqs = [e["seq"] for e in hear.of("events")]
     assert sorted(set(seqs)) == list(range(1, r.last["events"] + 1))
     assert {e["detail"] for e in hear.of("events")} >= {"W1", "W2"}
+    # the outage was real: the connection dropped, the top-ups were queued and
+    # delivered after it (the reason is in the event log)
+    assert r.last["mqtt"]["connects"] >= 2 and r.last["mqtt"]["failures"] >= 1, r.last
+    assert any(e["event"] == "mqtt_error" and e["detail"] == "WiFi down"
+               for e in hear.of("events"))
 
 
 def test_per_meter_mqtt_credentials(tmp_path):

@@ -210,7 +210,7 @@ class Sim:
         if took > self.max_stall_ms:
             self.max_stall_ms = took
         if self.sync.action == "reboot":      # a signed `reboot` from the head-end
-            self.sync._drop()
+            self.sync.disconnect()
             self.app.ledger.flush()
             self.boot()
 
