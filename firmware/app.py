@@ -340,21 +340,20 @@ class MeterApp:
             self.emit({"event": "token_rejected", "value": 0, "detail": "not a token"}, now_ms)
             raise e
         # counted as wrong on flash before it is decoded: a cut cannot make a
-        # guess free (a right or already-used token puts the count back)
+        # guess free (a right token puts the count back: apply_token zeroes it)
         before = lg.tok_fails
         fails = before + 1
         lg.token_fails(fails)
         kind, value, count, used = T.decode(
             text, key, lg.tok_count, lg.token_used(),
             s.get("token_start") or T.starting_code(key), bool(s.get("token_restricted")))
-        if kind == T.ALREADY_USED:
-            lg.token_fails(before)        # no wait for a used one (an accepted one: 0)
         if kind == T.INVALID:
             wait = token_wait_s(fails)
             self.token_locked_until = now_ms + 1000 * wait
             self.emit({"event": "token_rejected", "value": fails, "detail": "invalid"}, now_ms)
             raise ValueError("invalid token; wait %d s before the next one" % wait)
         if kind == T.ALREADY_USED:
+            lg.token_fails(before)        # a used token costs no wait
             self.emit({"event": "token_rejected", "value": 0, "detail": "already used"}, now_ms)
             raise ValueError("token already used")
         name = {T.ADD: "add", T.SET: "set", T.DISABLE_PAYG: "disable",
@@ -365,7 +364,8 @@ class MeterApp:
             if kind in (T.ADD, T.SET):
                 self.check_limits(credit, credit + (lg.credit if kind == T.ADD else 0))
         except Rejected as e:
-            # the token stays unused: it can be entered once there is room
+            # a right token, not spent: it can be entered once there is room
+            lg.token_fails(before)
             self.emit({"event": "token_rejected", "value": credit, "detail": "limit"}, now_ms)
             raise ValueError(str(e))
         lg.apply_token(name, credit, count, used, s.get("debt_share_pct"), s.get("debt_cap"))
