@@ -246,7 +246,7 @@ class Sync:
             n = link.packet_len()
         while self.inbox:
             self._command(self.inbox.pop(0), now_ms)
-        while len(self.inflight) < WINDOW and self._send_one():
+        while len(self.inflight) < WINDOW and self._send_one(now_ms):
             pass
         if len(link.out) > MAX_UNSENT:
             raise OSError("broker not reading")
@@ -292,13 +292,24 @@ class Sync:
             elif kind == "telemetry":
                 ob.save_cursor(ob.acked_event, seq)
 
-    def _send_one(self):
+    def _lost(self, first, last, now_ms):
+        """Events first..last were dropped by the log ring before delivery: an
+        event with the range and an alarm, never silence."""
+        self.app.alarm("events_lost", now_ms, "%d-%d" % (first, last))
+        self.app.emit({"event": "events_lost", "value": last - first + 1,
+                       "detail": "%d-%d" % (first, last)}, now_ms)
+
+    def _send_one(self, now_ms):
         """Publish the next queued event, else telemetry; False if none."""
         ob, log = self.outbox, self.app.log
         if self.sent_event < log.seq:
             if not self.batch:
                 self.batch = log.after(self.sent_event, WINDOW)
-                if not self.batch:   # the log ring overwrote them: skip the gap
+                first = self.batch[0][0] if self.batch else log.seq + 1
+                if first > self.sent_event + 1:
+                    # the log ring overwrote events never delivered: say so
+                    self._lost(self.sent_event + 1, first - 1, now_ms)
+                if not self.batch:
                     self.sent_event = log.seq
                     if not self.inflight:
                         ob.save_cursor(log.seq, ob.acked_tele)

@@ -401,3 +401,29 @@ def test_an_oversized_command_is_dropped_unread_and_not_redelivered(broker, tmp_
     again = finish(start_sim("--broker", broker.addr, "--secrets", sec, "--flash", flash,
                              "--hours", 0.002, "--speed", 1, "--json"))
     assert not [e for e in again.events if e["event"] == "cmd_rejected"]   # not sent again
+
+
+def test_events_the_ring_dropped_offline_are_reported_not_silent(broker, tmp_path):
+    """Offline long enough for the event log's ring to overwrite undelivered
+    events: when the meter is back it publishes an `events_lost` event with the
+    range, raises the alarm, and delivers everything it still holds."""
+    reg, sec = provision(broker.addr, tmp_path)
+    flash = tmp_path / "m.img"
+    online = ["--broker", broker.addr, "--secrets", sec, "--flash", flash]
+    finish(start_sim(*online, "--hours", 0.0015, "--speed", 1, "--json"))   # delivered: 1..n
+    ups = []
+    for i in range(520):
+        ups += ["--topup", "%d:1:L%d" % (10 + i, i)]
+    r = finish(start_sim("--flash", flash, "--secrets", sec, "--broker", "127.0.0.1:1",
+                         "--hours", 1, "--json", *ups))                     # offline
+    assert r.last["events"] > 520
+    hear = Listener(broker.addr, "meters/m1/events", "lost-check")
+    back = finish(start_sim(*online, "--hours", 0.004, "--speed", 1, "--json"))
+    time.sleep(0.5)
+    hear.close()
+    lost = [e for e in hear.of("events") if e["event"] == "events_lost"]
+    assert len(lost) == 1 and lost[0]["value"] > 50, lost
+    first, last = map(int, lost[0]["detail"].split("-"))
+    seqs = sorted({e["seq"] for e in hear.of("events")})
+    assert seqs[0] == last + 1 and seqs[-1] == back.last["events"]
+    assert seqs == list(range(last + 1, back.last["events"] + 1))      # the rest, all of it
