@@ -4,6 +4,7 @@
 # STATE 's': u8 tag, u16 len, FIELDS..., u8 nrefs, refs, u32 crc32 -- a checkpoint
 # ENERGY 'E': u8 tag, u8 pulses, u16 crc              -- 4 bytes, the hot path
 # TOPUP 'U': u8 tag, u32 amount, 8 B ref digest, u32 to_emergency, u32 to_debt, u16 crc
+#            (read, no longer written: a top-up is now a checkpoint written twice)
 # CLOCK 'K': u8 tag, u32 billing time (UTC seconds), u16 crc
 # Read but no longer written (format of the first release): STATE 'S' (the
 # first 8 fields only) and TOPUP 'T' (amount and ref, no split).
@@ -56,11 +57,6 @@ def _small(b):
 
 def energy(n):
     return _small(bytes((TAG_ENERGY, n)))
-
-
-def topup(amount, ref, to_emergency, to_debt):
-    return _small(struct.pack("<BI", TAG_TOPUP, amount) + ref
-                  + struct.pack("<II", to_emergency, to_debt))
 
 
 def clock(t):
