@@ -2,8 +2,10 @@
 # When the ring is full the oldest sector is erased, so the log keeps the most
 # recent events (about 107 per 4 KiB sector) and never wears one spot.
 #
-# record 'W': u8 tag, u8 kind, u32 seq, u32 t (seconds), i64 value (exact: a
-#             top-up of 4294967295, any credit), 16 B detail, u32 CRC-32 (38 B)
+# record 0xFC: u8 tag, u8 kind, u32 seq, u32 t (seconds), i64 value (exact: a
+#              top-up of 4294967295, any credit), 16 B detail, u32 CRC-32 (38 B);
+#              the ring programs the tag last, as its commit mark (firmware/ring.py)
+# record 'W': the same, written tag first by earlier releases; read only
 # record 'V': the first format, read, no longer written: i32 value (clipped),
 #             u16 check (low half of CRC-32) (32 B)
 
@@ -13,7 +15,8 @@ from binascii import crc32
 from firmware import ring
 
 MAGIC = b"PPEV"
-TAG = 0x57            # 'W'
+TAG = 0xFC
+TAG_W = 0x57          # 'W'
 TAG_V1 = 0x56         # 'V'
 REC_LEN = 38
 V1_LEN = 32
@@ -43,7 +46,7 @@ def parse(buf, off):
     if off >= len(buf):
         return None
     tag = buf[off]
-    if tag == TAG:
+    if tag == TAG or tag == TAG_W:
         nxt = off + REC_LEN
         if nxt > len(buf) or struct.unpack_from("<I", buf, nxt - 4)[0] != crc32(buf[off:nxt - 4]):
             return None

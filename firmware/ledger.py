@@ -34,7 +34,13 @@ def ref_digest(ref):
 
 def _trusted(buf, off):
     """A checkpoint (CRC-32, the whole state): safe to resume replay at."""
-    return buf[off] == R.TAG_STATE and R.parse(buf, off) is not None
+    return buf[off] in R.STATE_TAGS and R.parse(buf, off) is not None
+
+
+# Registers that only ever grow: a record that would take one back is damage,
+# however well it checks (a second line of defence after the commit mark).
+MONOTONE = ("billed", "topups", "topup_count", "time_s", "standing_total",
+            "debt_recovered", "emergency_given", "emergency_repaid")
 
 
 class Ledger:
@@ -125,14 +131,22 @@ class Ledger:
     # -- boot ----------------------------------------------------------------
 
     def _replay(self, tag, v, first):
-        """Apply one record read at boot; a sector must open with a STATE."""
+        """Apply one record read at boot; a sector must open with a STATE.
+        A record that would move a growing register back is refused: the
+        journal ends before it (and boot reports damage if more follows)."""
         if tag == R.TAG_STATE:
+            if not first:
+                for i, n in enumerate(R.NAMES):
+                    if n in MONOTONE and v[0][i] < getattr(self, n):
+                        return False
             self._restore(v)
         elif first:
             return False
         elif tag == R.TAG_ENERGY:
             self._apply_energy(v)
         elif tag == R.TAG_CLOCK:
+            if v < self.time_s:
+                return False
             self.time_s = v
         else:
             self._apply_topup(v[0], v[1], v[2], v[3])

@@ -4,9 +4,12 @@
 # broker has acknowledged. Telemetry snapshots are queued here while offline;
 # the ring drops the oldest telemetry when full, never an event.
 #
-# TELEMETRY 'M': u8 tag, u32 tseq, u32 t, q credit, Q pulses, i32 power_w,
-#                u8 relay, u8 state, u16 crc                        (32 bytes)
-# CURSOR 'A':    u8 tag, u32 event_seq, u32 tseq, u16 crc           (11 bytes)
+# TELEMETRY 0xF9: u8 tag, u32 tseq, u32 t, q credit, Q pulses, i32 power_w,
+#                 u8 relay, u8 state, u32 crc32                     (34 bytes)
+# CURSOR 0xFA:    u8 tag, u32 event_seq, u32 tseq, u32 crc32        (13 bytes)
+# The ring programs the tag last, as the record's commit mark (firmware/ring.py).
+# Read, no longer written (earlier releases, tag first): the same layouts with
+# a u16 check (low half of CRC-32) and tags 'M' 0x4D, 'A' 0x41.
 
 import struct
 from binascii import crc32
@@ -15,25 +18,39 @@ from firmware import ring
 from firmware.policy import STATES
 
 MAGIC = b"PPOB"
-TAG_TELE = 0x4D
-TAG_CURSOR = 0x41
+TAG_TELE = 0xF9
+TAG_CURSOR = 0xFA
 TELE_FMT = "<BIIqQiBB"
-TELE_LEN = struct.calcsize(TELE_FMT) + 2
-CURSOR_LEN = 11
+TELE_LEN = struct.calcsize(TELE_FMT) + 4
+CURSOR_LEN = 13
+# tag -> (length, check bytes, the kind it parses as)
+KINDS = {TAG_TELE: (TELE_LEN, 4, TAG_TELE), TAG_CURSOR: (CURSOR_LEN, 4, TAG_CURSOR),
+         0x4D: (TELE_LEN - 2, 2, TAG_TELE), 0x41: (CURSOR_LEN - 2, 2, TAG_CURSOR)}
 
 
 def _crc(b):
-    return b + struct.pack("<H", crc32(b) & 0xFFFF)
+    return b + struct.pack("<I", crc32(b))
+
+
+def cursor(event_seq, tseq):
+    return _crc(struct.pack("<BII", TAG_CURSOR, event_seq, tseq))
+
+
+def telemetry(tseq, t, credit, pulses, power_w, relay_closed, state):
+    return _crc(struct.pack(TELE_FMT, TAG_TELE, tseq, t, credit, pulses, power_w,
+                            1 if relay_closed else 0,
+                            STATES.index(state) if state in STATES else 0))
 
 
 def parse(buf, off):
     if off >= len(buf):
         return None
-    tag = buf[off]
-    n = TELE_LEN if tag == TAG_TELE else CURSOR_LEN if tag == TAG_CURSOR else 0
+    n, k, tag = KINDS.get(buf[off], (0, 0, 0))
     if not n or off + n > len(buf):
         return None
-    if struct.unpack_from("<H", buf, off + n - 2)[0] != crc32(buf[off:off + n - 2]) & 0xFFFF:
+    c = crc32(buf[off:off + n - k])
+    if struct.unpack_from("<I" if k == 4 else "<H", buf, off + n - k)[0] != \
+            (c if k == 4 else c & 0xFFFF):
         return None
     if tag == TAG_CURSOR:
         return tag, struct.unpack_from("<II", buf, off + 1), off + n
@@ -71,24 +88,21 @@ class Outbox:
         if self._fresh_sector or not self.ring.append(rec):
             # A new sector: first carry the cursor over so that it survives
             # when the old sector is recycled.
-            self.ring.open_next(_crc(struct.pack("<BII", TAG_CURSOR, self.acked_event,
-                                                 self.acked_tele)))
+            self.ring.open_next(cursor(self.acked_event, self.acked_tele))
             self._fresh_sector = False
             if rec[0] != TAG_CURSOR:
                 self.ring.append(rec)
 
     def add_telemetry(self, t, credit, pulses, power_w, relay_closed, state):
         self.tseq += 1
-        self._put(_crc(struct.pack(TELE_FMT, TAG_TELE, self.tseq, t, credit, pulses, power_w,
-                                   1 if relay_closed else 0,
-                                   STATES.index(state) if state in STATES else 0)))
+        self._put(telemetry(self.tseq, t, credit, pulses, power_w, relay_closed, state))
         return self.tseq
 
     def save_cursor(self, event_seq, tseq):
         if (event_seq, tseq) == (self.acked_event, self.acked_tele):
             return
         self.acked_event, self.acked_tele = event_seq, tseq
-        self._put(_crc(struct.pack("<BII", TAG_CURSOR, event_seq, tseq)))
+        self._put(cursor(event_seq, tseq))
 
     def telemetry_after(self, tseq, n):
         """Up to n queued telemetry snapshots after tseq, oldest first:

@@ -1,27 +1,35 @@
 # On-flash record formats of the ledger journal (all little-endian).
 #
-# Sectors are a firmware.ring with magic b"PPLG".
-# STATE 's': u8 tag, u16 len, FIELDS..., u8 nrefs, refs, u32 crc32 -- a checkpoint
-# ENERGY 'E': u8 tag, u8 pulses, u16 crc              -- 4 bytes, the hot path
-# TOPUP 'U': u8 tag, u32 amount, 8 B ref digest, u32 to_emergency, u32 to_debt, u16 crc
-#            (read, no longer written: a top-up is now a checkpoint written twice)
-# CLOCK 'K': u8 tag, u32 billing time (UTC seconds), u16 crc
-# Read but no longer written (format of the first release): STATE 'S' (the
-# first 8 fields only) and TOPUP 'T' (amount and ref, no split).
-# crc16 is the low half of CRC-32 over the bytes before it. Erased flash reads
-# 0xFF, so a tag of 0xFF marks the end of the journal; anything else that fails
-# its check is a torn or damaged record and ends the replay too.
+# Sectors are a firmware.ring with magic b"PPLG"; the ring programs each record
+# tag last, so the tag is its commit mark (see firmware/ring.py).
+# STATE 0xF3: u8 tag, u16 len, FIELDS..., u8 nrefs, refs, u32 crc32 -- a checkpoint
+# ENERGY 0xF5: u8 tag, u8 pulses (1..255), u16 crc   -- 4 bytes, the hot path
+# CLOCK 0xF6: u8 tag, u32 billing time (UTC seconds), u32 crc32
+# crc16 is the low half of CRC-32 over the bytes before it; the tags have six 1
+# bits each, so a half-programmed tag is none of them.
+# Read but no longer written (images of earlier releases wrote the tag first):
+# STATE 's' 0x73, ENERGY 'E' 0x45 and CLOCK 'K' 0x4B (u16 crc) in the same
+# layouts; TOPUP 'U' (u8 tag, u32 amount, 8 B ref digest, u32 to_emergency,
+# u32 to_debt, u16 crc) and, from the first release, STATE 'S' (the first 8
+# fields only) and TOPUP 'T' (amount and ref, no split).
+# Erased flash reads 0xFF, so a tag of 0xFF marks the end of the journal;
+# anything else that fails its check is a torn or damaged record and ends the
+# replay too.
 
 import struct
 from binascii import crc32
 
 MAGIC = b"PPLG"
-TAG_STATE = 0x73
-TAG_STATE_V1 = 0x53
-TAG_ENERGY = 0x45
-TAG_TOPUP = 0x55
-TAG_TOPUP_V1 = 0x54
-TAG_CLOCK = 0x4B
+TAG_STATE = 0xF3
+TAG_ENERGY = 0xF5
+TAG_CLOCK = 0xF6
+TAG_TOPUP = 0x55               # parsed records of these kinds come back with the
+OLD_STATE = 0x73               # current tags; TOPUP has no current format
+OLD_STATE_V1 = 0x53
+OLD_ENERGY = 0x45
+OLD_CLOCK = 0x4B
+OLD_TOPUP_V1 = 0x54
+STATE_TAGS = (TAG_STATE, OLD_STATE, OLD_STATE_V1)
 REF_LEN = 8
 MAX_REFS = 32                          # references a checkpoint carries
 
@@ -44,30 +52,33 @@ STATE_FIXED = struct.calcsize(STATE_FMT)
 V1_FMT = "<qQqqIIIIB"
 V1_FIXED = struct.calcsize(V1_FMT)
 MAX_RECORD = 3 + STATE_FIXED + MAX_REFS * REF_LEN + 4
-LEN = {TAG_ENERGY: 4, TAG_TOPUP: 23, TAG_TOPUP_V1: 15, TAG_CLOCK: 7}
+CLOCK_LEN = 9
+# the records with a 16-bit check: length, and the tag they parse as
+SMALL = {TAG_ENERGY: (4, TAG_ENERGY), OLD_ENERGY: (4, TAG_ENERGY),
+         OLD_CLOCK: (7, TAG_CLOCK), TAG_TOPUP: (23, TAG_TOPUP), OLD_TOPUP_V1: (15, TAG_TOPUP)}
 
 
 def _crc16(b):
     return struct.pack("<H", crc32(b) & 0xFFFF)
 
 
-def _small(b):
-    return b + _crc16(b)
+def _crc32(b):
+    return b + struct.pack("<I", crc32(b))
 
 
 def energy(n):
-    return _small(bytes((TAG_ENERGY, n)))
+    b = bytes((TAG_ENERGY, n))
+    return b + _crc16(b)
 
 
 def clock(t):
-    return _small(struct.pack("<BI", TAG_CLOCK, t))
+    return _crc32(struct.pack("<BI", TAG_CLOCK, t))
 
 
 def state(values, refs):
     """values: the registers in FIELDS order."""
     payload = struct.pack(STATE_FMT, *(tuple(values) + (len(refs),))) + b"".join(refs)
-    b = struct.pack("<BH", TAG_STATE, len(payload)) + payload
-    return b + struct.pack("<I", crc32(b))
+    return _crc32(struct.pack("<BH", TAG_STATE, len(payload)) + payload)
 
 
 def _refs(body, p, k):
@@ -79,7 +90,7 @@ def _parse_state(buf, off, end, tag):
         return None
     ln = struct.unpack("<H", bytes(buf[off + 1:off + 3]))[0]
     nxt = off + 3 + ln + 4
-    fmt, fixed = (STATE_FMT, STATE_FIXED) if tag == TAG_STATE else (V1_FMT, V1_FIXED)
+    fmt, fixed = (V1_FMT, V1_FIXED) if tag == OLD_STATE_V1 else (STATE_FMT, STATE_FIXED)
     if ln < fixed or nxt > end:
         return None
     body = bytes(buf[off:nxt - 4])
@@ -95,25 +106,30 @@ def _parse_state(buf, off, end, tag):
 
 def parse(buf, off):
     """(tag, value, next_off) for the record at off, or None at the end of the
-    journal (erased space, a torn record, or the end of the sector). Records
-    of the first format come back as their current equivalents."""
+    journal (erased space, a torn or damaged record, or the end of the
+    sector). Records of earlier formats come back as their current kinds."""
     end = len(buf)
     if off >= end:
         return None
     tag = buf[off]
-    if tag == TAG_STATE or tag == TAG_STATE_V1:
+    if tag in STATE_TAGS:
         return _parse_state(buf, off, end, tag)
-    n = LEN.get(tag)
-    if n is None or off + n > end:
+    if tag == TAG_CLOCK:
+        nxt = off + CLOCK_LEN
+        if nxt > end or struct.unpack_from("<I", buf, off + 5)[0] != crc32(buf[off:off + 5]):
+            return None
+        return TAG_CLOCK, struct.unpack_from("<I", buf, off + 1)[0], nxt
+    n, kind = SMALL.get(tag, (0, 0))
+    if not n or off + n > end:
         return None
     nxt = off + n
-    if bytes(buf[nxt - 2:nxt]) != _crc16(bytes(buf[off:nxt - 2])):
+    if struct.unpack_from("<H", buf, nxt - 2)[0] != crc32(buf[off:nxt - 2]) & 0xFFFF:
         return None
-    if tag == TAG_ENERGY:
-        return (tag, buf[off + 1], nxt) if buf[off + 1] else None
-    if tag == TAG_CLOCK:
-        return tag, struct.unpack("<I", bytes(buf[off + 1:off + 5]))[0], nxt
-    amount = struct.unpack("<I", bytes(buf[off + 1:off + 5]))[0]
+    if kind == TAG_ENERGY:
+        return (kind, buf[off + 1], nxt) if buf[off + 1] else None
+    if kind == TAG_CLOCK:
+        return kind, struct.unpack_from("<I", buf, off + 1)[0], nxt
+    amount = struct.unpack_from("<I", buf, off + 1)[0]
     ref = bytes(buf[off + 5:off + 13])
-    split = (0, 0) if tag == TAG_TOPUP_V1 else struct.unpack("<II", bytes(buf[off + 13:off + 21]))
+    split = (0, 0) if tag == OLD_TOPUP_V1 else struct.unpack_from("<II", buf, off + 13)
     return TAG_TOPUP, (amount, ref, split[0], split[1]), nxt

@@ -12,6 +12,16 @@
 # Records are the owner's: `parse(buf, off)` returns (tag, value, next_off) or
 # None where the journal ends (erased space, a torn or damaged record).
 #
+# A record's first byte is its tag, and the tag is its commit mark: a record is
+# programmed in two writes, everything after the tag first, then the tag. A cut
+# during the first write leaves the tag erased (0xFF, the journal's end), so no
+# check, however weak, is asked to tell a torn body from a good one. A cut
+# during the second leaves a half-programmed tag: it keeps some of the 1 bits
+# it was meant to lose. Tags written today have exactly six 1 bits and no tag
+# an owner accepts has seven, so a half-programmed tag is never a tag at all.
+# (Writing a byte twice needs plain NOR: ESP32 flash encryption, which writes
+# 16-byte blocks, rules this journal out as a whole, not just the mark.)
+#
 # A power cut tears at most the last record; flash that goes bad can damage any
 # byte. An owner that passes `trusted(buf, off)` (a record with a strong check
 # that carries the whole state) gets damage told apart from a cut: a record
@@ -280,14 +290,19 @@ class SectorRing:
         self.bdev.ioctl(6, nxt)
         self.seq += 1
         self.bdev.writeblocks(nxt, header(self.magic, self.seq), 0)
-        self.bdev.writeblocks(nxt, first, HDR_LEN)
+        self._program(nxt, first, HDR_LEN)
         self.cur, self.tail = nxt, HDR_LEN + len(first)
+
+    def _program(self, sec, rec, off):
+        """Write rec at off with its tag last: the tag commits it."""
+        self.bdev.writeblocks(sec, memoryview(rec)[1:], off + 1)
+        self.bdev.writeblocks(sec, memoryview(rec)[:1], off)
 
     def append(self, rec):
         """Write rec after the journal; False (nothing written) if it does not
         fit in the current sector."""
         if self.tail + len(rec) > self.bs:
             return False
-        self.bdev.writeblocks(self.cur, rec, self.tail)
+        self._program(self.cur, rec, self.tail)
         self.tail += len(rec)
         return True

@@ -2,6 +2,10 @@
 # own small partition. Every save writes the whole object as one record, so a
 # cut leaves either the old settings or the new, never a mix. Keys that were
 # never saved read as their defaults.
+#
+# record 0xDE: u8 tag, u16 len, JSON, u32 CRC-32; the ring programs the tag
+# last, as its commit mark (firmware/ring.py). Earlier releases wrote the same
+# layout tag first with tag 'C' 0x43: still read.
 
 import json
 import struct
@@ -10,7 +14,8 @@ from binascii import crc32
 from firmware import ring
 
 MAGIC = b"PPCF"
-TAG = 0x43            # 'C'
+TAG = 0xDE
+TAG_C = 0x43          # 'C'
 MAX_BLOB = 1024
 MAX_RECORD = 3 + MAX_BLOB + 4
 
@@ -24,7 +29,7 @@ def encode(values):
 
 
 def parse(buf, off):
-    if off + 3 > len(buf) or buf[off] != TAG:
+    if off + 3 > len(buf) or buf[off] not in (TAG, TAG_C):
         return None
     n = struct.unpack("<H", bytes(buf[off + 1:off + 3]))[0]
     nxt = off + 3 + n + 4
