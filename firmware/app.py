@@ -291,12 +291,13 @@ class MeterApp:
             raise Rejected("credit would be %d, above the maximum credit %d"
                            % (credit_after, cap))
 
-    def topup(self, ref, amount, now_ms):
+    def topup(self, ref, amount, now_ms, vseq=None):
         s = self.settings
         try:
             if isinstance(amount, int):
                 self.check_limits(amount, self.ledger.credit + amount)
-            credit = self.ledger.topup(ref, amount, s.get("debt_share_pct"), s.get("debt_cap"))
+            credit = self.ledger.topup(ref, amount, s.get("debt_share_pct"), s.get("debt_cap"),
+                                       vseq)
         except Rejected as e:
             self.emit({"event": "topup_rejected", "ref": ref, "amount": amount,
                        "reason": str(e)}, now_ms)
@@ -306,11 +307,11 @@ class MeterApp:
         self._decide("topup", now_ms)
         return credit
 
-    def cancel_vend(self, ref, now_ms):
+    def cancel_vend(self, ref, now_ms, vseq=None):
         """A vend the head-end gives up on: it may never be credited here.
         Rejected (and logged) if the reference was applied or cancelled."""
         try:
-            self.ledger.cancel(ref)
+            self.ledger.cancel(ref, vseq)
         except Rejected as e:
             self.emit({"event": "topup_rejected", "ref": ref, "amount": 0,
                        "reason": str(e)}, now_ms)

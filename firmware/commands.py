@@ -168,9 +168,9 @@ class Commands:
             ("alarms", ANYONE, self.alarms, "alarms", "active alarms"),
             ("login", ANYONE, self.login, "login PIN", "technician login"),
             ("logout", ANYONE, self.logout, "logout", "end the technician session"),
-            ("topup", TECHNICIAN, self.topup, "topup AMOUNT REF",
+            ("topup", TECHNICIAN, self.topup, "topup AMOUNT REF [VEND_SEQ]",
              "add AMOUNT minor units; REF is unique per top-up"),
-            ("cancel", TECHNICIAN, self.cancel, "cancel REF",
+            ("cancel", TECHNICIAN, self.cancel, "cancel REF [VEND_SEQ]",
              "make sure the top-up REF is never credited (refused if it was)"),
             ("set", TECHNICIAN, self.set, "set KEY VALUE",
              "change a setting (see config; also pin, imp_per_kwh)"),
@@ -228,6 +228,7 @@ class Commands:
             "pulses=%d" % lg.pulses,
             "billed=%d" % lg.billed,
             "topups=%d" % lg.topups,
+            "vend_seq=%d" % lg.vend_hi,
             "price_per_kwh=%d" % st["price"],
             "imp_per_kwh=%d" % lg.imp,
             "relay_state=%s" % a.relay.state,
@@ -361,16 +362,18 @@ class Commands:
     # -- technician --------------------------------------------------------------
 
     def topup(self, s, args, now):
-        if len(args) != 2:
-            return err("usage: topup AMOUNT REF")
+        if len(args) not in (2, 3):
+            return err("usage: topup AMOUNT REF [VEND_SEQ]")
         amount = _int(args[0], "AMOUNT", 1, 0xFFFFFFFF)
-        credit = self.app.topup(args[1], amount, now)
+        vseq = _int(args[2], "VEND_SEQ", 1, 0xFFFFFFFF) if len(args) == 3 else None
+        credit = self.app.topup(args[1], amount, now, vseq)
         return Result(["credit=%d" % credit])
 
     def cancel(self, s, args, now):
-        if len(args) != 1:
-            return err("usage: cancel REF")
-        self.app.cancel_vend(args[0], now)
+        if len(args) not in (1, 2):
+            return err("usage: cancel REF [VEND_SEQ]")
+        vseq = _int(args[1], "VEND_SEQ", 1, 0xFFFFFFFF) if len(args) == 2 else None
+        self.app.cancel_vend(args[0], now, vseq)
         return Result(["cancelled=" + args[0]])
 
     def set(self, s, args, now):

@@ -13,6 +13,7 @@ from firmware.tariff import flat_cost
 
 MAX_REF_BYTES = 64
 MAX_AMOUNT = 0xFFFFFFFF
+VEND_WINDOW = 32      # vend sequence numbers remembered below the highest
 CLOCK_SAVE_S = 900    # the billing clock is written at least this often
 
 
@@ -49,6 +50,7 @@ class Ledger:
     time_s = synced = month_key = month_pulses = standing_day = standing_total = 0
     debt = debt_recovered = emergency = emergency_given = emergency_repaid = 0
     adjusted = tok_count = tok_used = payg_off = tok_fails = 0
+    vend_hi = vend_win = 0
 
     def __init__(self, bdev, imp_per_kwh=1600, price_per_kwh=0, initial_credit=0,
                  loss_bound_mwh=1000):
@@ -112,6 +114,32 @@ class Ledger:
             self.refs.append(digest)
             if len(self.refs) > R.MAX_REFS:
                 self.refs.pop(0)
+
+    def _vend_check(self, vseq):
+        """A vend sequence number lands once: above the highest seen, or below
+        it within the window and not used. Older ones cannot be told apart
+        and are refused, never applied (the head-end keeps its pending vends
+        inside the window, docs/vending.md)."""
+        if vseq is None:
+            return
+        if not isinstance(vseq, int) or not 0 < vseq <= 0xFFFFFFFF:
+            raise Rejected("vend sequence must be 1..4294967295")
+        hi = self.vend_hi
+        if vseq <= hi - VEND_WINDOW:
+            raise Rejected("stale vend %d: this meter keeps vends %d..%d; not applied"
+                           % (vseq, hi - VEND_WINDOW + 1, hi))
+        if vseq <= hi and self.vend_win >> (hi - vseq) & 1:
+            raise Rejected("vend %d was used already (applied or cancelled)" % vseq)
+
+    def _vend_mark(self, vseq):
+        if vseq is None:
+            return
+        d = vseq - self.vend_hi
+        if d > 0:
+            self.vend_win = (self.vend_win << d | 1) & 0xFFFFFFFF if d < VEND_WINDOW else 1
+            self.vend_hi = vseq
+        else:
+            self.vend_win |= 1 << -d
 
     def _split(self, amount, debt_share_pct, debt_cap):
         """What of a top-up repays emergency credit (all of it first), and
@@ -253,33 +281,37 @@ class Ledger:
             raise Rejected("debt must be 0..10^12 minor units")
         self._checkpoint_after(lambda: setattr(self, "debt", debt))
 
-    def topup(self, ref, amount, debt_share_pct=0, debt_cap=0):
+    def topup(self, ref, amount, debt_share_pct=0, debt_cap=0, vseq=None):
         """Add credit. Outstanding emergency credit is repaid first, then
         debt_share_pct of the rest (at most debt_cap) goes to debt. Returns
         the new credit once the record is on flash; raises Rejected for a bad
-        amount or a reference seen before."""
+        amount, a reference seen before, or a vend sequence number (the
+        head-end's, when it gives one) used before or too old to tell."""
         if not isinstance(amount, int) or not 0 < amount <= MAX_AMOUNT:
             raise Rejected("amount must be a whole number of minor units, 1..%d"
                            % MAX_AMOUNT)
         d = ref_digest(ref)
         if d in self.refs:
             raise Rejected("duplicate top-up reference %r" % (ref,))
+        self._vend_check(vseq)
         to_em, to_debt = self._split(amount, debt_share_pct, debt_cap)
-        self._record_topup(amount, d, to_em, to_debt)
+        self._record_topup(amount, d, to_em, to_debt, vseq)
         return self.credit
 
-    def cancel(self, ref):
-        """Make sure the top-up `ref` never lands: its reference is kept as
-        used, with nothing credited. Raises Rejected if it was used before."""
+    def cancel(self, ref, vseq=None):
+        """Make sure the top-up `ref` (vend `vseq`) never lands: both are kept
+        as used, with nothing credited. Raises Rejected if used before."""
         d = ref_digest(ref)
         if d in self.refs:
             raise Rejected("reference %r was used already (applied or cancelled)" % (ref,))
-        self._record_topup(0, d, 0, 0)
+        self._vend_check(vseq)
+        self._record_topup(0, d, 0, 0, vseq)
 
-    def _record_topup(self, amount, d, to_em, to_debt):
+    def _record_topup(self, amount, d, to_em, to_debt, vseq):
         self.flush()
         snap = self._snapshot()
         self._apply_topup(amount, d, to_em, to_debt)
+        self._vend_mark(vseq)
         try:
             self._append_state()     # a top-up is a checkpoint: it must survive damage
         except OSError:

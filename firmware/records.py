@@ -8,8 +8,8 @@
 # crc16 is the low half of CRC-32 over the bytes before it; the tags have six 1
 # bits each, so a half-programmed tag is none of them.
 # Read but no longer written (images of earlier releases wrote the tag first):
-# STATE 's' 0x73, ENERGY 'E' 0x45 and CLOCK 'K' 0x4B (u16 crc) in the same
-# layouts; TOPUP 'U' (u8 tag, u32 amount, 8 B ref digest, u32 to_emergency,
+# STATE 's' 0x73 (FIELDS without the vend sequence), ENERGY 'E' 0x45, CLOCK
+# 'K' 0x4B (u16 crc); TOPUP 'U' (u8 tag, u32 amount, 8 B ref digest, u32 to_emergency,
 # u32 to_debt, u16 crc) and, from the first release, STATE 'S' (the first 8
 # fields only) and TOPUP 'T' (amount and ref, no split).
 # Erased flash reads 0xFF, so a tag of 0xFF marks the end of the journal;
@@ -45,12 +45,17 @@ FIELDS = (
     # the used counts as a mask (bit i: tok_count - i), PAYG off, wrong tokens
     ("adjusted", "q"), ("tok_count", "I"), ("tok_used", "I"), ("payg_off", "B"),
     ("tok_fails", "I"),
+    # the head-end's vend sequence: the highest seen, and which of the 32 up to
+    # it were used (bit i: vend_hi - i)
+    ("vend_hi", "I"), ("vend_win", "I"),
 )
 NAMES = tuple(f[0] for f in FIELDS)
 STATE_FMT = "<" + "".join(f[1] for f in FIELDS) + "B"
 STATE_FIXED = struct.calcsize(STATE_FMT)
 V1_FMT = "<qQqqIIIIB"
 V1_FIXED = struct.calcsize(V1_FMT)
+V2_FMT = "<" + "".join(f[1] for f in FIELDS[:-2]) + "B"     # OLD_STATE: no vend sequence
+V2_FIXED = struct.calcsize(V2_FMT)
 MAX_RECORD = 3 + STATE_FIXED + MAX_REFS * REF_LEN + 4
 CLOCK_LEN = 9
 # the records with a 16-bit check: length, and the tag they parse as
@@ -90,7 +95,8 @@ def _parse_state(buf, off, end, tag):
         return None
     ln = struct.unpack("<H", bytes(buf[off + 1:off + 3]))[0]
     nxt = off + 3 + ln + 4
-    fmt, fixed = (V1_FMT, V1_FIXED) if tag == OLD_STATE_V1 else (STATE_FMT, STATE_FIXED)
+    fmt, fixed = (V1_FMT, V1_FIXED) if tag == OLD_STATE_V1 else \
+        (V2_FMT, V2_FIXED) if tag == OLD_STATE else (STATE_FMT, STATE_FIXED)
     if ln < fixed or nxt > end:
         return None
     body = bytes(buf[off:nxt - 4])

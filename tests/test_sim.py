@@ -272,3 +272,21 @@ def test_the_keypad_button_key_reconnects_a_ready_relay():
     ev = [(e["t"], e["event"], e.get("reason") or e.get("detail")) for e in r.events]
     assert (20.0, "relay", "button") in ev and (20.0, "button", "reconnect") in ev
     assert run_sim("--keys", "5:12a4").rc == 2
+
+
+def test_a_vend_retried_after_32_later_vends_does_not_land_again():
+    """Issue 17 item 2, the issue's own run: 33 top-ups, then the first one
+    again. With the head-end's vend sequence number it is refused (4,300,
+    not 4,400); the same run by reference only shows why the number exists."""
+    vends = []
+    for i in range(1, 34):
+        vends += ["--topup", "%d:100:REF-%d:%d" % (i * 10, i, i)]
+    r = run_sim("--credit", 1000, "--load", 0, "--hours", 0.2, "--json", *vends,
+                "--topup", "400:100:REF-1:1")
+    assert r.rc == 0, r.stderr
+    assert r.last["credit"] == 4300
+    late = [e for e in r.events if e["event"] == "topup_rejected"]
+    assert len(late) == 1 and "stale vend 1" in late[0]["reason"], late
+    again = run_sim("--credit", 1000, "--load", 0, "--hours", 0.2, "--json", *vends,
+                    "--topup", "400:100:REF-X:33")
+    assert again.last["credit"] == 4300       # a used number under a new reference

@@ -98,3 +98,60 @@ def test_a_cancel_the_meter_confirms_keeps_the_vend_from_ever_landing(broker, tm
     r = finish(p)
     assert r.last["credit"] == 1000
     assert [e for e in r.events if e["event"] == "vend_cancelled"]
+
+
+def test_the_journal_keeps_a_meters_pending_vends_inside_its_window(tmp_path):
+    """Every new vend takes the meter's next vend sequence number; while a
+    vend 32 numbers older is still pending the journal refuses a new one
+    (the meter remembers 32 and could no longer tell whether it landed). A
+    journal of the first schema is migrated with its vends kept."""
+    sys.path.insert(0, str(ROOT / "tools"))
+    import vending
+    old = tmp_path / "v1.sqlite"
+    db = sqlite3.connect(old)
+    db.execute("CREATE TABLE vends (ref TEXT PRIMARY KEY, meter TEXT NOT NULL, amount INTEGER "
+               "NOT NULL, status TEXT NOT NULL DEFAULT 'pending', detail TEXT NOT NULL "
+               "DEFAULT '', created REAL NOT NULL, updated REAL NOT NULL)")
+    db.execute("CREATE TABLE sent (meter TEXT NOT NULL, ctr INTEGER NOT NULL, ref TEXT NOT "
+               "NULL, cmd TEXT NOT NULL, at REAL NOT NULL, PRIMARY KEY (meter, ctr))")
+    db.execute("INSERT INTO vends VALUES ('OLD-1', 'm1', 5, 'applied', '', 1, 1)")
+    db.execute("PRAGMA user_version=1")
+    db.commit()
+    db.close()
+    j = vending.Journal(old)
+    assert j.get("OLD-1")["status"] == "applied" and j.get("OLD-1")["vseq"] is None
+    rows = [j.vend("m1", 10) for _ in range(32)]
+    assert [r["vseq"] for r in rows] == list(range(1, 33))
+    assert j.vend("m2", 10)["vseq"] == 1            # numbers are per meter
+    try:
+        j.vend("m1", 10)
+        raise AssertionError("a 33rd vend with the 1st pending must be refused")
+    except vending.JournalError as e:
+        assert "pending from 32 vends ago" in str(e) and rows[0]["ref"] in str(e)
+    assert j.vend("m1", 10, rows[5]["ref"])["vseq"] == 6     # a retry keeps its number
+    j.event("m1", {"event": "topup", "detail": rows[0]["ref"]})
+    assert j.vend("m1", 10)["vseq"] == 33
+
+
+def test_a_head_end_that_lost_its_journal_cannot_land_an_old_vend_again(broker, tmp_path):
+    """Issue 17 item 2 over MQTT: the meter has applied vends 1..33 (the
+    ledger once remembered only 32 references); a head-end that lost its
+    journal retries vend 1 under its reference and number: the meter
+    refuses it as stale, nothing lands twice."""
+    reg, sec = provision(broker.addr, tmp_path)
+    flash = tmp_path / "m.img"
+    vends = []
+    for i in range(1, 34):
+        vends += ["--topup", "%d:10:R%d:%d" % (i // 10, i, i)]
+    first = finish(start_sim("--broker", broker.addr, "--secrets", sec, "--flash", flash,
+                             "--credit", 1000, "--hours", 0.0015, "--speed", 1, "--json",
+                             *vends))
+    assert first.last["credit"] == 1330
+    p = start_sim("--broker", broker.addr, "--secrets", sec, "--flash", flash,
+                  "--hours", 0.003, "--speed", 1, "--json")
+    time.sleep(2)
+    lost = meterctl(broker.addr, reg, "topup", "m1", 10, "--ref", "R1")
+    assert lost.returncode == 1 and "vend_seq=1" in lost.stdout, lost.stdout
+    assert "status=refused" in lost.stdout and "stale vend 1" in lost.stdout, lost.stdout
+    r = finish(p)
+    assert r.last["credit"] == 1330

@@ -204,8 +204,9 @@ class VendSession:
 
 
 def vend_line(v):
-    return "ref=%s meter=%s amount=%d status=%s%s" % (
+    return "ref=%s meter=%s amount=%d status=%s%s%s" % (
         v["ref"], v["meter"], v["amount"], v["status"],
+        (" vend_seq=%d" % v["vseq"]) if v["vseq"] else "",
         (" detail=" + json.dumps(v["detail"])) if v["detail"] else "")
 
 
@@ -223,6 +224,8 @@ def send_vend(a, reg, j, row, cmd):
         row = j.get(ref)
         if row["status"] == "pending":
             args = [str(row["amount"]), ref] if cmd == "topup" else [ref]
+            if row["vseq"]:
+                args.append(str(row["vseq"]))
             payload = signed(reg, mid, cmd, args)
             ses.send(mid, payload, ref, cmd)
             reply = ses.wait_reply(mid, payload["ctr"], a.wait)

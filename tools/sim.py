@@ -42,20 +42,23 @@ def positive_number(text):
 
 def topup_spec(text):
     parts = text.split(":")
-    if len(parts) not in (2, 3):
-        raise argparse.ArgumentTypeError(
-            "top-up is SECONDS:AMOUNT[:REF], got %r" % text)
+    usage = "top-up is SECONDS:AMOUNT[:REF[:VEND_SEQ]], got %r" % text
+    if len(parts) not in (2, 3, 4):
+        raise argparse.ArgumentTypeError(usage)
     try:
         amount = int(parts[1])
+        vseq = int(parts[3]) if len(parts) == 4 else None
     except ValueError:
-        raise argparse.ArgumentTypeError("top-up is SECONDS:AMOUNT[:REF], got %r" % text)
+        raise argparse.ArgumentTypeError(usage)
     t_ms = seconds(parts[0])
     if amount <= 0:
         raise argparse.ArgumentTypeError("top-up needs SECONDS >= 0 and AMOUNT > 0")
-    ref = parts[2] if len(parts) == 3 else "sim-%s-%d" % (parts[0], amount)
+    ref = parts[2] if len(parts) >= 3 else "sim-%s-%d" % (parts[0], amount)
     if not 0 < len(ref.encode()) <= 64:
         raise argparse.ArgumentTypeError("top-up reference must be 1..64 bytes")
-    return [t_ms, amount, ref]
+    if vseq is not None and not 0 < vseq <= 0xFFFFFFFF:
+        raise argparse.ArgumentTypeError("a vend sequence number is 1..4294967295")
+    return [t_ms, amount, ref, vseq]
 
 
 def seconds(text):
@@ -161,9 +164,9 @@ def parser():
     p.add_argument("--noise", type=non_negative_int, default=0, metavar="PCT",
                    help="random load variation, +-PCT percent per minute (default 0)")
     p.add_argument("--topup", type=topup_spec, action="append", default=[],
-                   metavar="SECONDS:AMOUNT[:REF]",
-                   help="add credit at a virtual time (repeatable); a REF already "
-                        "used is rejected")
+                   metavar="SECONDS:AMOUNT[:REF[:VEND_SEQ]]",
+                   help="add credit at a virtual time (repeatable); a REF or head-end "
+                        "vend sequence number already used is rejected")
     p.add_argument("--cut-after-writes", type=non_negative_int, default=0, metavar="N",
                    help="cut the power during the Nth flash write, then exit 3")
     p.add_argument("--console", action="store_true",

@@ -13,7 +13,8 @@ import re
 import sqlite3
 import time
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+VEND_WINDOW = 32     # the meter remembers this many vend sequence numbers
 STATUSES = ("pending", "applied", "refused", "cancelled")
 REF_RE = re.compile(r"^[A-Za-z0-9._:-]{1,16}$")   # fits the event log's detail
 
@@ -56,7 +57,14 @@ class Journal:
                     "CREATE TABLE sent (meter TEXT NOT NULL, ctr INTEGER NOT NULL, "
                     "ref TEXT NOT NULL, cmd TEXT NOT NULL, at REAL NOT NULL, "
                     "PRIMARY KEY (meter, ctr))")
-                self.db.execute("PRAGMA user_version=%d" % SCHEMA_VERSION)
+                self.db.execute("PRAGMA user_version=1")
+        if ver < 2:
+            with self.db:
+                self.db.execute("BEGIN")
+                # the meter's vend sequence: issued here, one per vend and meter
+                self.db.execute("ALTER TABLE vends ADD COLUMN vseq INTEGER")
+                self.db.execute("CREATE UNIQUE INDEX vend_seq ON vends (meter, vseq)")
+                self.db.execute("PRAGMA user_version=2")
 
     def close(self):
         self.db.close()
@@ -65,15 +73,30 @@ class Journal:
 
     def vend(self, meter, amount, ref=None):
         """The vend `ref` (a new one when ref is None). An existing reference
-        must name the same meter and amount: that is a retry, not a new vend."""
+        must name the same meter and amount: that is a retry, not a new vend.
+        A new vend takes the meter's next vend sequence number; it is refused
+        while a vend VEND_WINDOW numbers older is still pending, as the meter
+        could then no longer tell whether that one landed."""
         ref = check_ref(ref) if ref else new_ref()
         now = time.time()
         with self.db:
             self.db.execute("BEGIN IMMEDIATE")
             row = self.get(ref)
             if row is None:
-                self.db.execute("INSERT INTO vends (ref, meter, amount, created, updated) "
-                                "VALUES (?, ?, ?, ?, ?)", (ref, meter, amount, now, now))
+                vseq = self.db.execute("SELECT COALESCE(MAX(vseq), 0) + 1 FROM vends "
+                                       "WHERE meter = ?", (meter,)).fetchone()[0]
+                old = self.db.execute(
+                    "SELECT ref FROM vends WHERE meter = ? AND status = 'pending' "
+                    "AND vseq <= ? ORDER BY vseq LIMIT 1",
+                    (meter, vseq - VEND_WINDOW)).fetchone()
+                if old:
+                    raise JournalError(
+                        "%s has vend %s pending from %d vends ago: the meter keeps the "
+                        "last %d; wait for it to land (`meterctl vend %s`) or cancel it "
+                        "first" % (meter, old[0], VEND_WINDOW, VEND_WINDOW, old[0]))
+                self.db.execute("INSERT INTO vends (ref, meter, amount, created, updated, "
+                                "vseq) VALUES (?, ?, ?, ?, ?, ?)",
+                                (ref, meter, amount, now, now, vseq))
                 return self.get(ref)
         if (row["meter"], row["amount"]) != (meter, amount):
             raise JournalError("vend %s is %d for %s, not %d for %s"
@@ -81,10 +104,10 @@ class Journal:
         return row
 
     def get(self, ref):
-        r = self.db.execute("SELECT ref, meter, amount, status, detail, created, updated "
-                            "FROM vends WHERE ref = ?", (ref,)).fetchone()
+        r = self.db.execute("SELECT ref, meter, amount, status, detail, created, updated, "
+                            "vseq FROM vends WHERE ref = ?", (ref,)).fetchone()
         return None if r is None else dict(zip(
-            ("ref", "meter", "amount", "status", "detail", "created", "updated"), r))
+            ("ref", "meter", "amount", "status", "detail", "created", "updated", "vseq"), r))
 
     def list(self, meter=None, status=None):
         q, args = "SELECT ref FROM vends WHERE 1", []

@@ -127,7 +127,10 @@ class Sim:
             cfg.get("cut_after_writes", 0), cfg.get("cut_erases", False),
             imp_per_kwh=self.board.IMP_PER_KWH)
         self.clock = self.hal.clock
-        self.topups = sorted(cfg.get("topups", []))  # [t_ms, amount, ref]
+        # [t_ms, amount, ref(, vend seq)], in time order, ties as given
+        # (MicroPython's sort is not stable: the index breaks ties)
+        tu = cfg.get("topups", [])
+        self.topups = [tu[i] for i in sorted(range(len(tu)), key=lambda i: (tu[i][0], i))]
         self.buttons = sorted(cfg.get("buttons", []))  # t_ms
         self.keys = sorted(cfg.get("keys", []))        # [t_ms, digits] typed on the keypad
         self.syncs = sorted(cfg.get("syncs", []))      # [t_ms, wall_s]
@@ -241,9 +244,10 @@ class Sim:
                 self.wall0 = wall - nxt // 1000   # the source now says this
                 app.sync_clock(wall, nxt)
             while self.topups and self.topups[0][0] <= nxt:
-                t, amount, ref = self.topups.pop(0)
+                q = self.topups.pop(0)
+                amount, ref, vseq = q[1], q[2], q[3] if len(q) > 3 else None
                 try:
-                    app.topup(ref, amount, nxt)
+                    app.topup(ref, amount, nxt, vseq)
                 except Rejected:
                     pass  # reported as an event by the app
             while self.keys and self.keys[0][0] <= nxt:
