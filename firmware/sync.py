@@ -35,6 +35,15 @@ MAX_CMD_BYTES = 2048
 MAX_UNSENT = 8192          # bytes queued for a broker that does not read them
 SESSION_MS = 120000        # a head-end session's state (a pending confirmation) lasts
 MAX_CTR = 1 << 48          # counters above are refused: one could lock out every later one
+CMDS_PER_TURN = 32         # commands read per loop turn; the rest wait at the broker
+# Anyone on the broker may publish to cmd. What is not a valid signed command
+# (an unsigned read, or anything refused) gets a reply, and a refusal an event,
+# for the first FLOOD_BUDGET of each FLOOD_WINDOW_MS; the rest of the window's
+# are counted, unanswered, into one `cmd_flood` event. A flood then costs the
+# event log at most 11 records a minute (a 4-sector log reaches 100,000 erases
+# after 7 years of it), and signed commands are never limited.
+FLOOD_BUDGET = 10
+FLOOD_WINDOW_MS = 60000
 # Unsigned commands: reads, and the customer's token (it authenticates itself).
 # Not the button or emergency credit: anyone on the broker could press them.
 UNSIGNED = ("help", "status", "energy", "credit", "relay", "tariff", "time", "config",
@@ -99,7 +108,9 @@ class Sync:
         self.next_try = None       # real ms of the next connection attempt
         self.backoff = BACKOFF_MIN_MS
         self.next_tele = None      # meter ms of the next telemetry snapshot
-        self.inbox = []            # commands received, not yet run
+        self.now_ms = 0            # the meter's clock in this poll (commands run in umqtt's callback)
+        self.flood_start = None    # meter ms the current flood window began
+        self.flood_seen = 0        # unauthenticated messages in it
         self.inflight = []         # [pid, kind, seq, acked] in the order sent
         self.sent_event = 0        # newest event seq published on this connection
         self.sent_tele = 0
@@ -110,7 +121,8 @@ class Sync:
         self.last_error = ""
         self.session = None        # the head-end's command session
         self.action = None         # "reboot": asked for by a signed command
-        self.stats = {"connects": 0, "failures": 0, "sent": 0, "rejected": 0}
+        self.stats = {"connects": 0, "failures": 0, "sent": 0, "rejected": 0, "commands": 0,
+                      "ignored": 0}
 
     # -- connection ------------------------------------------------------------
 
@@ -189,8 +201,11 @@ class Sync:
         link.write(mqttlink.subscribe(self.base + "cmd", self._next_pid()))
 
     def _on_message(self, topic, msg):
-        if len(self.inbox) < 16:
-            self.inbox.append(msg)
+        # Run the command here, inside umqtt's wait_msg: it writes the PUBACK
+        # only after this returns, so nothing is acknowledged before it was
+        # carried out (and on flash, where it changes anything).
+        self.stats["commands"] += 1
+        self._command(msg, self.now_ms)
 
     # -- the loop ----------------------------------------------------------------
 
@@ -202,6 +217,9 @@ class Sync:
         if now_ms >= self.next_tele:
             self.next_tele = now_ms + self.telemetry_ms
             self._snapshot(now_ms)
+        self.now_ms = now_ms
+        if self.flood_start is not None and now_ms - self.flood_start >= FLOOD_WINDOW_MS:
+            self._flood_end(now_ms)
         _, errors = mqtt_module()
         try:
             if self.client is not None and not self.wifi.isconnected():
@@ -237,15 +255,15 @@ class Sync:
         if link.dropped:
             link.dropped = 0
             self._reject(None, "command too long", now_ms)
-        while n:
+        cmds = 0
+        while n and cmds < CMDS_PER_TURN:
             op = link.inp[0] & 0xF0
             if op == 0x30:
-                c.check_msg()     # umqtt parses it and sends its PUBACK
+                c.check_msg()     # umqtt parses it, runs it (_on_message), then PUBACKs
+                cmds += 1
             else:
                 self._control(op, link.read(n))
             n = link.packet_len()
-        while self.inbox:
-            self._command(self.inbox.pop(0), now_ms)
         while len(self.inflight) < WINDOW and self._send_one(now_ms):
             pass
         if len(link.out) > MAX_UNSENT:
@@ -361,9 +379,30 @@ class Sync:
 
     def _reject(self, ctr, why, now_ms):
         self.stats["rejected"] += 1
+        if self._over_budget(now_ms):
+            return
         self.app.emit({"event": "cmd_rejected", "value": ctr if isinstance(ctr, int) else 0,
                        "detail": why}, now_ms)
         self._reply(ctr, error=why)
+
+    def _over_budget(self, now_ms):
+        """Count one message that is not a valid signed command; True when
+        this window's budget is spent (it is then ignored: no reply, no event)."""
+        if self.flood_start is None:
+            self.flood_start, self.flood_seen = now_ms, 0
+        self.flood_seen += 1
+        if self.flood_seen <= FLOOD_BUDGET:
+            return False
+        self.stats["ignored"] += 1
+        return True
+
+    def _flood_end(self, now_ms):
+        n = self.flood_seen - FLOOD_BUDGET
+        if n > 0:
+            self.app.emit({"event": "cmd_flood", "value": n,
+                           "detail": "ignored in %d s" % ((now_ms - self.flood_start) // 1000)},
+                          now_ms)
+        self.flood_start = None
 
     def _command(self, msg, now_ms):
         """Check and run one head-end command. A command that changes anything
@@ -387,6 +426,8 @@ class Sync:
             if cmd in self.commands.table and (cmd not in UNSIGNED
                                                or (args and cmd != "token")):
                 return self._reject(ctr, "signature required", now_ms)
+            if self._over_budget(now_ms):
+                return
             return self._reply(ctr, self.commands.run(Session(ANYONE, now_ms), [cmd] + args,
                                                       now_ms))
         try:

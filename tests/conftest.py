@@ -79,7 +79,7 @@ def sim():
 class Broker:
     """A real Mosquitto on loopback, on a free port, started by the tests."""
 
-    def __init__(self, workdir):
+    def __init__(self, workdir, extra=""):
         import shutil
         import socket
         exe = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
@@ -97,7 +97,7 @@ class Broker:
             "persistence_location %s/\nautosave_interval 1\n" % (self.port, self.dir)
             # as root, mosquitto would drop to its own user, which cannot read
             # the test's private temp folder
-            + ("user root\n" if os.geteuid() == 0 else ""))
+            + ("user root\n" if os.geteuid() == 0 else "") + extra)
         self.proc = None
 
     @property

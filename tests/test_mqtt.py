@@ -59,7 +59,7 @@ class Listener:
 
     def _on(self, client, userdata, msg):
         with self.lock:
-            body = msg.payload.decode()
+            body = msg.payload.decode(errors="replace")
             try:
                 body = json.loads(body)
             except ValueError:
