@@ -24,7 +24,7 @@ from firmware.commands import ANYONE, HEADEND, Result, Session
 from firmware.eventlog import kind_name
 from firmware.meter import wh_text
 from firmware.policy import STATES
-from firmware.signing import canonical, hmac_sha256, same
+from firmware.signing import Hmac, canonical, hmac_sha256, same, seal
 
 WINDOW = 8                 # QoS 1 messages in flight (sent, PUBACK not yet seen)
 KEEPALIVE_S = 30
@@ -96,6 +96,7 @@ class Sync:
         self.wifi = wifi
         self.id = meter_id
         self.key = key
+        self.mac = Hmac(key)       # seals everything the meter publishes
         self.host, self.port = host, port
         self.user, self.password = user, password
         self.telemetry_ms = telemetry_s * 1000
@@ -292,6 +293,8 @@ class Sync:
         if link is None:
             return
         pid = self._next_pid()
+        if payload[:1] == "{":      # events, telemetry, replies: signed (docs/mqtt.md)
+            payload = seal(self.mac, self.id, topic, payload)
         link.write(mqttlink.publish_qos1(self.base + topic, payload, pid, retain))
         self.inflight.append([pid, kind, seq, False])
         self.stats["sent"] += 1

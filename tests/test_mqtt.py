@@ -262,9 +262,9 @@ def test_meterctl_read_relay_config_and_tariff(broker, tmp_path):
     sys.path.insert(0, str(ROOT / "tools"))
     import meterctl as mc
     host, port = broker.addr.split(":")
-    rep = mc.call((host, int(port)), "m1", {"ctr": 0, "cmd": "token", "args": [tok]})
+    rep = mc.call((host, int(port)), mc.Registry(reg), "m1", {"ctr": 0, "cmd": "token", "args": [tok]})
     assert rep["ok"] and "token=add" in rep["lines"] and "value=300" in rep["lines"]
-    rep = mc.call((host, int(port)), "m1", {"ctr": 0, "cmd": "token", "args": [tok]})
+    rep = mc.call((host, int(port)), mc.Registry(reg), "m1", {"ctr": 0, "cmd": "token", "args": [tok]})
     assert not rep["ok"] and rep["error"] == "token already used"
     hear = Listener(broker.addr, "meters/m1/events", "resend-check")
     rs = meterctl(broker.addr, reg, "resend", "m1", 1)

@@ -25,6 +25,7 @@ refused, or cancelled), 2 for a usage error. Topics and payloads: docs/mqtt.md;
 vends: docs/vending.md."""
 
 import argparse
+import hmac
 import json
 import os
 import queue
@@ -41,7 +42,7 @@ import mp  # noqa: E402
 mqtt = mp.need("paho.mqtt.client", "meterctl")
 
 sys.path.insert(0, str(mp.ROOT))
-from firmware.signing import canonical, hmac_sha256  # noqa: E402
+from firmware.signing import canonical, hmac_sha256, seal_input  # noqa: E402
 from vending import Journal, JournalError  # noqa: E402
 
 DEFAULT_REGISTRY = mp.ROOT / "build" / "headend.json"
@@ -110,15 +111,49 @@ def signed(reg, mid, cmd, args):
     return {"ctr": ctr, "exp": exp, "cmd": cmd, "args": args, "sig": sig}
 
 
-def call(broker, mid, payload, timeout=REPLY_TIMEOUT_S):
-    """Publish a command to the meter and wait for its reply."""
-    got = {}
+SEALED = re.compile(r'^(\{.*), "sig": "([0-9a-f]{64})"\}$', re.S)
+
+
+class Forged(ValueError):
+    """A message on a meter's topic that its key did not sign."""
+
+
+def opened(reg, mid, topic, payload):
+    """A meter's message (events, telemetry, reply) as a dict, once its seal
+    checks with that meter's key; Forged says why not. Nothing a meter did
+    not sign reaches the journal, the registry or an operator as fact."""
+    m = reg.data["meters"].get(mid)
+    if m is None:
+        raise Forged("meter not in the registry: its signature cannot be checked")
+    try:
+        s = SEALED.match(payload.decode())
+    except UnicodeDecodeError:
+        s = None
+    if s is None:
+        raise Forged("unsigned")
+    body = s.group(1) + "}"
+    want = hmac_sha256(bytes.fromhex(m["key"]), seal_input(mid, topic, body)).hex()
+    if not hmac.compare_digest(want, s.group(2)):
+        raise Forged("bad signature")
+    try:
+        obj = json.loads(body)
+    except ValueError:
+        obj = None
+    if not isinstance(obj, dict):
+        raise Forged("not a JSON object")
+    return obj
+
+
+def call(broker, reg, mid, payload, timeout=REPLY_TIMEOUT_S):
+    """Publish a command to the meter and wait for its signed reply."""
+    got = {"forged": 0}
     done = threading.Event()
 
     def on_message(client, userdata, msg):
         try:
-            r = json.loads(msg.payload)
-        except ValueError:
+            r = opened(reg, mid, "reply", msg.payload)
+        except Forged:
+            got["forged"] += 1
             return
         if r.get("ctr") == payload["ctr"]:
             got["reply"] = r
@@ -134,6 +169,9 @@ def call(broker, mid, payload, timeout=REPLY_TIMEOUT_S):
         subscribed.wait(5)
         c.publish("meters/%s/cmd" % mid, json.dumps(payload), qos=1)
         if not done.wait(timeout):
+            if got["forged"]:
+                print("meterctl: %d message(s) on %s's reply topic failed the meter's "
+                      "signature and were ignored" % (got["forged"], mid), file=sys.stderr)
             return None
         return got["reply"]
     finally:
@@ -149,8 +187,10 @@ class VendSession:
     meter's replies and events, so an outcome that comes while no meterctl runs
     waits at the broker, and the journal learns it next time."""
 
-    def __init__(self, broker, journal):
+    def __init__(self, broker, journal, reg):
         self.j = journal
+        self.reg = reg
+        self.forged = 0
         self.q = queue.Queue()
         self.replies = {}
         subscribed = threading.Event()
@@ -169,16 +209,18 @@ class VendSession:
         except queue.Empty:
             return False
         parts = topic.split("/")
-        try:
-            body = json.loads(payload)
-        except ValueError:
+        if len(parts) != 3:
             return True
-        if len(parts) == 3 and isinstance(body, dict):
-            if parts[2] == "reply":
-                self.replies[(parts[1], body.get("ctr"))] = body
-                self.j.reply(parts[1], body)
-            elif parts[2] == "events":
-                self.j.event(parts[1], body)
+        try:
+            body = opened(self.reg, parts[1], parts[2], payload)
+        except Forged:
+            self.forged += 1      # never a fact about a vend
+            return True
+        if parts[2] == "reply":
+            self.replies[(parts[1], body.get("ctr"))] = body
+            self.j.reply(parts[1], body)
+        elif parts[2] == "events":
+            self.j.event(parts[1], body)
         return True
 
     def settle(self, quiet=0.5, most=5.0):
@@ -214,7 +256,7 @@ def send_vend(a, reg, j, row, cmd):
     """Send a vend (again) or its cancel, and say where it stands."""
     mid, ref = row["meter"], row["ref"]
     try:
-        ses = VendSession(a.broker, j)
+        ses = VendSession(a.broker, j, reg)
     except OSError as e:
         print("error: cannot reach the broker at %s:%d (%s): vend %s is %s, not sent now"
               % (a.broker[0], a.broker[1], e.strerror or e, ref, row["status"]))
@@ -256,7 +298,7 @@ def vend_outcome(row, wanted="applied"):
 
 def cmd_vends(a, reg, j):
     try:
-        ses = VendSession(a.broker, j)
+        ses = VendSession(a.broker, j, reg)
     except OSError as e:
         print("meterctl: broker %s:%d unreachable (%s): the journal as last known"
               % (a.broker[0], a.broker[1], e.strerror or e), file=sys.stderr)
@@ -340,24 +382,40 @@ def cmd_watch(a, reg):
     asked = {}          # meter -> first seq asked for again
 
     def on_message(client, userdata, msg):
+        try:
+            see(client, msg)
+        except Exception as e:     # one odd message must never stop the watch
+            print(json.dumps({"topic": msg.topic, "error": "%s: %s" % (type(e).__name__, e)}),
+                  flush=True)
+
+    def see(client, msg):
         parts = msg.topic.split("/")
         if len(parts) != 3:
             return
         mid, kind = parts[1], parts[2]
+        if kind in ("status", "cmd"):     # not the meter's signed word: shown as text
+            print(json.dumps({"meter": mid, "topic": kind,
+                              "msg": msg.payload.decode(errors="replace")}), flush=True)
+            return
         try:
-            body = json.loads(msg.payload) if kind != "status" else msg.payload.decode()
-        except ValueError:
+            body = opened(reg, mid, kind, msg.payload)
+        except Forged as e:
+            print(json.dumps({"meter": mid, "topic": kind, "rejected": str(e)}), flush=True)
             return
         if kind == "events":
-            seq = body.get("seq", 0)
+            seq = body.get("seq")
+            if not isinstance(seq, int) or seq < 1:
+                raise ValueError("event without a sequence number")
             got = seen.setdefault(mid, set())
             if seq in got or (not got and seq <= top.get(mid, 0)):
                 return                        # a redelivery: already have it
             last = max(got) if got else top.get(mid, 0)
             got.add(seq)
-            if last and seq > last + 1:
+            if seq > last + 1:
+                # also the first event ever seen from a meter, if it is not 1:
+                # reported, not asked for (an earlier head-end may have them)
                 print(json.dumps({"meter": mid, "gap": [last + 1, seq - 1]}), flush=True)
-                if mid in reg.data["meters"] and asked.get(mid) != last + 1:
+                if last and asked.get(mid) != last + 1:
                     asked[mid] = last + 1
                     client.publish("meters/%s/cmd" % mid, json.dumps(
                         signed(reg, mid, "resend", [str(last + 1)])), qos=1)
@@ -499,7 +557,7 @@ def dispatch(p, a, reg):
         return cmd_watch(a, reg)
     if a.what == "read":
         reg.meter(a.meter)
-        return show(call(a.broker, a.meter, {"ctr": 0, "cmd": "status", "args": []}))
+        return show(call(a.broker, reg, a.meter, {"ctr": 0, "cmd": "status", "args": []}))
     if a.what in ("topup", "vends", "vend"):
         path = a.journal or os.environ.get("METERCTL_JOURNAL") or \
             str(Path(a.registry).resolve().parent / "vends.sqlite")
@@ -522,16 +580,16 @@ def dispatch(p, a, reg):
     if a.what == "resend":
         if a.seq < 1:
             p.error("SEQ must be 1 or more")
-        return show(call(a.broker, a.meter, signed(reg, a.meter, "resend", [str(a.seq)])))
+        return show(call(a.broker, reg, a.meter, signed(reg, a.meter, "resend", [str(a.seq)])))
     if a.what == "relay":
-        return show(call(a.broker, a.meter, signed(reg, a.meter, "relay", [a.action])))
+        return show(call(a.broker, reg, a.meter, signed(reg, a.meter, "relay", [a.action])))
     if a.what == "tariff":
         try:
             body = json.dumps(json.loads(Path(a.file).read_text()))
         except (OSError, ValueError) as e:
             p.error("tariff file: %s" % e)
-        return show(call(a.broker, a.meter, signed(reg, a.meter, "tariff", ["set", body])))
-    return show(call(a.broker, a.meter, signed(reg, a.meter, "set", [a.key, a.value])))
+        return show(call(a.broker, reg, a.meter, signed(reg, a.meter, "tariff", ["set", body])))
+    return show(call(a.broker, reg, a.meter, signed(reg, a.meter, "set", [a.key, a.value])))
 
 
 if __name__ == "__main__":
