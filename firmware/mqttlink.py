@@ -187,3 +187,40 @@ def publish_qos1(topic, msg, pid, retain=False):
 def subscribe(topic, pid, qos=1):
     body = struct.pack("!H", pid) + _str(topic) + bytes((qos,))
     return b"\x82" + _length(len(body)) + body
+
+
+class Shim:
+    """Stands in for the socket module inside umqtt.simple: its socket is a
+    mqttlink.Link and its name lookup answers from the address the sync
+    resolved beforehand (a board's getaddrinfo has no timeout)."""
+
+    def __init__(self, sock_mod):
+        self._m = sock_mod
+        self.addr = None
+
+    def socket(self, *a):
+        return Link(self._m)
+
+    def getaddrinfo(self, host, port, *a):
+        return [(2, 1, 0, "", self.addr)]
+
+
+def mqtt_module():
+    """umqtt.simple, and the errors a broken or hostile peer can make it raise
+    (its protocol checks are asserts; short reads index empty bytes). Every
+    version (1.3.4 on PyPI, 1.6-1.8 frozen on boards) calls its socket module
+    by the module-level name `socket`: the shim goes there, once."""
+    from umqtt import simple
+    if not isinstance(getattr(simple, "socket"), Shim):
+        import socket
+        setattr(simple, "socket", Shim(socket))
+    return simple, (OSError, simple.MQTTException, AssertionError, IndexError, TypeError)
+
+
+def describe(e):
+    """A short reason for status and the event log (its detail holds 16
+    characters): `OSError 111`, or our own words (`WiFi down`, `broker silent`)."""
+    if isinstance(e, OSError) and e.args:
+        return ("OSError %d" % e.args[0]) if isinstance(e.args[0], int) else str(e.args[0])
+    name = type(e).__name__
+    return ("%s %s" % (name, e.args[0])) if e.args else name

@@ -20,7 +20,6 @@ from firmware.console import Console
 from firmware.ledger import LedgerFault, Rejected
 from firmware.outbox import Outbox
 from firmware.ring import RingFault
-from firmware.sync import from_settings as sync_from_settings
 from firmware.meter import mwh
 from hal.sim.flash import PowerCut
 from hal.sim.pulses import LoadProfile, parse_profile_csv
@@ -199,9 +198,14 @@ class Sim:
             app.settings.save(changes)
         if sec.get("pin") and not app.auth.has_pin():
             app.auth.set_pin(sec["pin"])
-        if self.outbox is None and app.settings.get("mqtt_host"):
-            self.outbox = Outbox(self.hal.outbox_flash)
-        self.sync = sync_from_settings(app, self.hal.wifi, self.outbox)
+        self.sync = None
+        if app.settings.get("mqtt_host"):
+            # the MQTT stack is loaded only by a meter that has a broker: a
+            # meter without one keeps that RAM (tests/test_device_build.py)
+            from firmware.sync import from_settings
+            if self.outbox is None:
+                self.outbox = Outbox(self.hal.outbox_flash)
+            self.sync = from_settings(app, self.hal.wifi, self.outbox)
 
     def poll_network(self):
         """The sync's share of the loop; the longest a call took is reported."""
