@@ -12,15 +12,10 @@ from firmware.eventlog import EventLog
 from firmware.ledger import Ledger, Rejected
 from firmware.meter import Meter, mwh
 from firmware.relay import RelayController
+from firmware.schema import KEEP_ON_RESET, defaults
 from firmware.settings import Settings
 
 RELAY_MODES = ("auto", "open", "closed")
-# Settings that a factory reset keeps: billing, not configuration.
-# The head-end link (its key, counter and broker) is kept too: a reset from the
-# head-end must not cut the meter off from it.
-KEEP_ON_RESET = ("tariffs", "relay_state", "meter_id", "hc_key", "hc_ctr", "token_key",
-                 "token_start", "token_restricted", "token_unit_credit", "token_divider",
-                 "mqtt_host", "mqtt_port", "mqtt_user", "mqtt_pass", "telemetry_s")
 MAX_GAP_DAYS = 3660
 # A billing clock before 2020 has never known the true time: the meter ran
 # from 1970 on its own. Its first sync sets the time without billing the gap.
@@ -32,23 +27,6 @@ def token_wait_s(fails):
     if fails <= 0:
         return 0
     return 3600 if fails > 10 else min(5 << (fails - 1), 3600)
-
-
-def default_settings(board):
-    return {"loss_bound_mwh": board.LOSS_BOUND_MWH, "low_credit": board.LOW_CREDIT,
-            "low_clear": board.LOW_CREDIT * 3 // 2, "idle_timeout_s": 300,
-            "relay_mode": "auto", "alarms": [], "tariffs": [], "tz_offset_min": 0,
-            "reconnect": "button", "relay_min_interval_s": 10, "relay_pulse_ms": 100,
-            "max_power_w": 0, "max_power_window_s": 10, "trip_holdoff_s": 60,
-            "emergency_credit": 0, "emergency_threshold": board.LOW_CREDIT,
-            "debt_share_pct": 0, "debt_cap": 10 ** 9, "clock_tolerance_s": 300,
-            "max_topup": 0, "max_credit": 0,
-            "friendly_nights": "", "friendly_weekends": 0, "holidays": "",
-            "wifi_ssid": "", "wifi_pass": "", "mqtt_host": "", "mqtt_port": 1883,
-            "mqtt_user": "", "mqtt_pass": "", "mqtt_tls": 0, "telemetry_s": 60,
-            "meter_id": "", "hc_key": "", "hc_ctr": 0,
-            "token_key": "", "token_start": 0, "token_restricted": 0,
-            "token_unit_credit": 100, "token_divider": 1}
 
 
 class MeterApp:
@@ -63,7 +41,7 @@ class MeterApp:
         self.sink = sink
         self.boot_ms = now_ms
         self.sync = None      # a firmware.sync.Sync registers itself here
-        self.settings = Settings(hal.settings_flash, default_settings(board))
+        self.settings = Settings(hal.settings_flash, defaults(board))
         self.log = EventLog(hal.log_flash)
         price = board.PRICE_PER_KWH if new_price is None else new_price
         self.ledger = Ledger(

@@ -5,7 +5,9 @@
 import json
 import os
 
-from firmware import policy, tariff
+from firmware import tariff
+from firmware.schema import CONFIG_KEYS, SECRETS, whole as _int
+from firmware.schema import parse as parse_setting
 from firmware.calendar import format_iso, parse_iso
 from firmware.auth import valid_pin
 from firmware.eventlog import kind_name
@@ -40,105 +42,6 @@ class Session:
         self.level = level
         self.last_ms = now_ms
         self.confirm = None     # (code, deadline_ms) of a pending factory reset
-
-
-def _int(text, name, lo, hi):
-    try:
-        v = int(text)
-    except ValueError:
-        raise ValueError("%s must be a whole number" % name)
-    if not lo <= v <= hi:
-        raise ValueError("%s must be %d..%d" % (name, lo, hi))
-    return v
-
-
-def _text(limit):
-    def check(v, name):
-        if len(v) > limit:
-            raise ValueError("%s is at most %d characters" % (name, limit))
-        return v
-    return check
-
-
-def _num(lo, hi):
-    return lambda v, n: _int(v, n, lo, hi)
-
-
-def _hex_key(nbytes):
-    def check(v, name):
-        try:
-            if len(bytes.fromhex(v)) == nbytes:
-                return v.lower()
-        except ValueError:
-            pass
-        raise ValueError("%s must be %d hexadecimal digits" % (name, 2 * nbytes))
-    return check
-
-
-def _choice(*options):
-    def check(v, name):
-        if v not in options:
-            raise ValueError("%s must be %s" % (name, " or ".join(options)))
-        return v
-    return check
-
-
-def _checked(parse_fn, limit):
-    def check(v, name):
-        parse_fn(v)          # raises ValueError with the reason
-        return _text(limit)(v, name)
-    return check
-
-
-# (key, parse(text, name) -> value, secret), in the order `config` lists them
-CONFIG = (
-    ("loss_bound_mwh", _num(1, 1000000), False),
-    ("low_credit", _num(0, 10 ** 12), False),
-    ("low_clear", _num(0, 10 ** 12), False),
-    ("emergency_credit", _num(0, 10 ** 7), False),
-    ("emergency_threshold", _num(0, 10 ** 12), False),
-    ("debt_share_pct", _num(0, 100), False),
-    ("debt_cap", _num(0, 10 ** 12), False),
-    ("max_topup", _num(0, 0xFFFFFFFF), False),
-    ("max_credit", _num(0, 10 ** 15), False),
-    ("friendly_nights", _checked(policy.parse_period, 11), False),
-    ("friendly_weekends", _num(0, 1), False),
-    ("holidays", _checked(policy.parse_holidays, 400), False),
-    ("reconnect", _choice("button", "auto"), False),
-    ("relay_min_interval_s", _num(0, 3600), False),
-    ("relay_pulse_ms", _num(10, 2000), False),
-    ("max_power_w", _num(0, 100000), False),
-    ("max_power_window_s", _num(1, 3600), False),
-    ("trip_holdoff_s", _num(0, 86400), False),
-    ("tz_offset_min", _num(-720, 840), False),
-    ("clock_tolerance_s", _num(0, 86400), False),
-    ("idle_timeout_s", _num(30, 86400), False),
-    ("wifi_ssid", _text(32), False),
-    ("wifi_pass", _text(64), True),
-    ("mqtt_host", _text(64), False),
-    ("mqtt_port", _num(1, 65535), False),
-    ("mqtt_user", _text(64), False),
-    ("mqtt_pass", _text(64), True),
-    ("mqtt_tls", _num(0, 1), False),
-    ("telemetry_s", _num(10, 86400), False),
-    # OpenPAYGO Token (docs/tokens.md): start 0 derives the starting code from
-    # the key, as the reference implementation does
-    ("token_key", _hex_key(16), True),
-    ("token_start", _num(0, 999999999), False),
-    ("token_restricted", _num(0, 1), False),
-    ("token_unit_credit", _num(1, 10 ** 9), False),
-    ("token_divider", _num(1, 10 ** 6), False),
-)
-CONFIG_KEYS = tuple(c[0] for c in CONFIG)
-SECRET = tuple(c[0] for c in CONFIG if c[2])
-
-
-def parse_setting(key, text):
-    """The value of setting `key` given as text, or ValueError."""
-    for k, parse_fn, _ in CONFIG:
-        if k == key:
-            return parse_fn(text, key)
-    raise ValueError("unknown setting %r (see config)" % key[:24])
 
 
 class Commands:
@@ -319,7 +222,7 @@ class Commands:
         lines = ["imp_per_kwh=%d" % a.ledger.imp]
         for k in CONFIG_KEYS:
             v = a.settings.get(k)
-            if k in SECRET and v:
+            if k in SECRETS and v:
                 v = "***"
             lines.append("%s=%s" % (k, v))
         lines.append("relay_mode=" + a.settings.get("relay_mode"))
@@ -398,7 +301,7 @@ class Commands:
         a.settings.save({key: value})
         a.emit({"event": "config", "detail": key}, now)
         a.refresh(now)
-        return Result(["%s=%s" % (key, "***" if key in SECRET else value)])
+        return Result(["%s=%s" % (key, "***" if key in SECRETS else value)])
 
     def clear(self, s, args, now):
         return Result(["cleared=" + self.app.clear_alarms(now)])

@@ -244,3 +244,26 @@ print(json.dumps([ob.acked_event, ob.acked_tele, ob.tseq, ev.seq, ev.last(1)[0][
                   st.get("price")]))
 """)
     assert r == [41, 7, 9, 12, "old", 1234]
+
+
+def test_every_setting_default_passes_its_own_check():
+    """firmware/schema.py is the one table of settings: each settable one has
+    a parser, its default is what `set KEY <default>` would store, secrets
+    are settable, and what provisioning writes exists."""
+    import sys
+    from conftest import ROOT
+    sys.path.insert(0, str(ROOT))
+    from boards import sim as board
+    from firmware import schema
+    d = schema.defaults(board)
+    keys = [r[0] for r in schema.ROWS]
+    assert len(keys) == len(set(keys))
+    for key, parse_fn, _ in schema.CONFIG:
+        assert parse_fn is not None, key
+        if d[key] == "" and key == "token_key":
+            continue        # unset until provisioned: no key is not a key `set` takes
+        assert parse_fn(str(d[key]), key) == d[key], key
+    assert set(schema.SECRETS) <= set(schema.CONFIG_KEYS)
+    assert set(schema.PROVISIONED.values()) <= set(keys)
+    assert "hc_key" in schema.KEEP_ON_RESET and "wifi_pass" not in schema.KEEP_ON_RESET
+    assert d["alarms"] is not schema.defaults(board)["alarms"]     # no shared list

@@ -24,11 +24,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import mp  # noqa: E402
 from build_mpy import build  # noqa: E402
 
+sys.path.insert(0, str(mp.ROOT))
+from firmware.schema import PROVISIONED  # noqa: E402  (secrets file -> settings)
+
 BOARDS = ("sim", "esp32_devkit_bl0937", "esp32s3_devkit", "esp32c3_devkit")
-SECRET_KEYS = {"meter_id": "meter_id", "key": "hc_key", "mqtt_user": "mqtt_user",
-               "mqtt_pass": "mqtt_pass", "token_key": "token_key",
-               "token_start": "token_start", "token_restricted": "token_restricted",
-               "mqtt_host": "mqtt_host", "mqtt_port": "mqtt_port"}
 
 
 def stage(board, out):
@@ -60,7 +59,7 @@ def remote(port, resume, *args):
 
 def secrets_code(board, secrets):
     """Python run on the board: the secrets into its settings partition."""
-    changes = {SECRET_KEYS[k]: v for k, v in secrets.items() if k in SECRET_KEYS}
+    changes = {PROVISIONED[k]: v for k, v in secrets.items() if k in PROVISIONED}
     pin = secrets.get("pin")
     return ("import boards.{b} as B\nfrom firmware.settings import Settings\n"
             "s = Settings(B.settings_flash(), {{}})\ns.save({c!r})\n"

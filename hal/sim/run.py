@@ -20,6 +20,7 @@ from firmware.console import Console
 from firmware.ledger import LedgerFault, Rejected
 from firmware.outbox import Outbox
 from firmware.ring import RingFault
+from firmware.schema import PROVISIONED
 from firmware.meter import mwh
 from hal.sim.flash import PowerCut
 from hal.sim.pulses import LoadProfile, parse_profile_csv
@@ -182,10 +183,7 @@ class Sim:
         app = self.app
         sec = self.cfg.get("secrets") or {}
         changes = {}
-        for k, key in (("meter_id", "meter_id"), ("key", "hc_key"),
-                       ("mqtt_user", "mqtt_user"), ("mqtt_pass", "mqtt_pass"),
-                       ("token_key", "token_key"), ("token_start", "token_start"),
-                       ("token_restricted", "token_restricted")):
+        for k, key in PROVISIONED.items():
             # present counts, not truthy: token_restricted 0 turns it off
             if k in sec and sec[k] is not None and sec[k] != "" and \
                     app.settings.get(key) != sec[k]:
