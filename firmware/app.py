@@ -4,29 +4,18 @@
 # a clock or a pin by itself.
 
 from firmware import policy, tariff
-from firmware import token as T
 from firmware.auth import Auth
 from firmware.billclock import BillingClock
-from firmware.calendar import DAY, month_key
 from firmware.eventlog import EventLog
 from firmware.ledger import Ledger, Rejected
 from firmware.meter import Meter, mwh
 from firmware.relay import RelayController
 from firmware.schema import KEEP_ON_RESET, defaults
 from firmware.settings import Settings
+from firmware.standing import BillingCalendar
+from firmware.tokendesk import TokenDesk
 
 RELAY_MODES = ("auto", "open", "closed")
-MAX_GAP_DAYS = 3660
-# A billing clock before 2020 has never known the true time: the meter ran
-# from 1970 on its own. Its first sync sets the time without billing the gap.
-KNOWN_TIME_S = 1577836800
-
-
-def token_wait_s(fails):
-    """Wait after `fails` wrong tokens in a row: 5 s, doubling, at most an hour."""
-    if fails <= 0:
-        return 0
-    return 3600 if fails > 10 else min(5 << (fails - 1), 3600)
 
 
 class MeterApp:
@@ -53,14 +42,13 @@ class MeterApp:
                                              "price": self.ledger.price,
                                              "standing_per_day": 0}]})
         self.auth = Auth(self.settings, now_ms)
-        # wrong tokens: the wait starts over after a reboot, it is never shorter
-        self.token_locked_until = now_ms + 1000 * token_wait_s(self.ledger.tok_fails)
+        self.tokens = TokenDesk(self, now_ms)
         self.meter = Meter(self.ledger.imp)
         self.meter.update(hal.pulses.count(), now_ms)
         lg = self.ledger
         self.clock = BillingClock(lg.time_s, now_ms, False)
         self.credit_state = None
-        self._day = None
+        self.calendar = BillingCalendar(self)
         self._load_friendly()
         s = self.settings
         self.relay = RelayController(hal.relay, self.emit, board.RELAY_KIND,
@@ -79,7 +67,7 @@ class MeterApp:
             self.sync_clock(wall_s, now_ms, decide=False)
         # The relay state at boot comes from the ledger, the policy and the
         # persisted relay state, never from a default.
-        self._calendar(now_ms)
+        self.calendar.check(now_ms)
         self._decide("boot", now_ms)
 
     # -- events --------------------------------------------------------------
@@ -137,53 +125,11 @@ class MeterApp:
                             self.ledger.imp)
 
     def sync_clock(self, wall_s, now_ms, decide=True):
-        """A time source says it is wall_s. Forward: taken, the gap is billed
-        by standing charge only. Back by more than the tolerance: logged, not
-        followed, nothing billed twice. The first true time a meter ever
-        gets bills nothing for the decades since 1970: its standing charges
-        start over from that day."""
-        first = self.clock.now(now_ms) < KNOWN_TIME_S <= wall_s
-        delta = self.clock.sync(wall_s, now_ms)
-        tol = self.settings.get("clock_tolerance_s")
-        if first:
-            self.ledger.standing_charge(self.local(wall_s) // DAY, 0)
-            self.emit({"event": "clock", "value": delta, "detail": "first sync"}, now_ms)
-        elif delta < -tol:
-            self.emit({"event": "clock_back", "value": delta}, now_ms)
-        elif delta > tol:
-            self.emit({"event": "clock", "value": delta}, now_ms)
-        self.ledger.note_time(self.clock.now(now_ms), True)
-        self._calendar(now_ms)
+        """A time source says it is wall_s (firmware/standing.py)."""
+        delta = self.calendar.synced(wall_s, now_ms)
         if decide:
             self._decide("clock", now_ms)
         return delta
-
-    def _calendar(self, now_ms):
-        """Day and month boundaries of the billing clock: standing charges and
-        the block tariff's monthly reset."""
-        lg = self.ledger
-        t = self.clock.now(now_ms)
-        day = self.local(t) // DAY
-        if day == self._day:
-            return
-        self._day = day
-        if lg.standing_day == 0:
-            lg.standing_charge(day, 0)    # a new meter starts charging tomorrow
-        elif lg.standing_day < day:
-            first = lg.standing_day + 1
-            if day - first > MAX_GAP_DAYS:
-                first = day - MAX_GAP_DAYS
-            amount = 0
-            for d in range(first, day + 1):
-                amount += self.tariff_now((d * DAY) - self.settings.get("tz_offset_min") * 60
-                                          )["standing_per_day"]
-            lg.standing_charge(day, amount)
-            if amount:
-                self.emit({"event": "standing_charge", "value": amount,
-                           "detail": "%d days" % (day - first + 1)}, now_ms)
-        mk = month_key(day)
-        if lg.month_key != mk:
-            lg.new_month(mk)
 
     def next_wake(self, now_ms):
         """The latest time the shell must call step() again: the next whole
@@ -239,7 +185,7 @@ class MeterApp:
     def step(self, now_ms):
         lg = self.ledger
         t = self.clock.now(now_ms)
-        self._calendar(now_ms)
+        self.calendar.check(now_ms)
         n = self.meter.update(self.hal.pulses.count(), now_ms)
         if n:
             tf = self.tariff_now(t)
@@ -297,61 +243,9 @@ class MeterApp:
         self.emit({"event": "vend_cancelled", "detail": ref}, now_ms)
 
     def enter_token(self, text, now_ms):
-        """A customer's OpenPAYGO token (keypad, console or MQTT). Returns
-        (kind name, credit added or set); ValueError says why it was refused.
-        Only wrong tokens cost a wait; a token already used does not."""
-        s, lg = self.settings, self.ledger
-        if not s.get("token_key"):
-            raise ValueError("this meter has no token key (provision one)")
-        left = self.token_locked_until - now_ms
-        if left > 0:
-            self.emit({"event": "token_rejected", "value": lg.tok_fails, "detail": "locked"},
-                      now_ms)
-            raise ValueError("%s; try again in %d s" % (
-                "a wrong token was entered" if lg.tok_fails <= 1 else
-                "%d wrong tokens in a row" % lg.tok_fails, (left + 999) // 1000))
-        key = bytes.fromhex(s.get("token_key"))
-        # people type tokens in groups: "418 480 640", "418-480-640"
-        text = "".join(c for c in text if c not in " -")
-        try:
-            T.check_text(text, bool(s.get("token_restricted")))
-        except ValueError as e:
-            self.emit({"event": "token_rejected", "value": 0, "detail": "not a token"}, now_ms)
-            raise e
-        # counted as wrong on flash before it is decoded: a cut cannot make a
-        # guess free (a right token puts the count back: apply_token zeroes it)
-        before = lg.tok_fails
-        fails = before + 1
-        lg.token_fails(fails)
-        kind, value, count, used = T.decode(
-            text, key, lg.tok_count, lg.token_used(),
-            s.get("token_start") or T.starting_code(key), bool(s.get("token_restricted")))
-        if kind == T.INVALID:
-            wait = token_wait_s(fails)
-            self.token_locked_until = now_ms + 1000 * wait
-            self.emit({"event": "token_rejected", "value": fails, "detail": "invalid"}, now_ms)
-            raise ValueError("invalid token; wait %d s before the next one" % wait)
-        if kind == T.ALREADY_USED:
-            lg.token_fails(before)        # a used token costs no wait
-            self.emit({"event": "token_rejected", "value": 0, "detail": "already used"}, now_ms)
-            raise ValueError("token already used")
-        name = {T.ADD: "add", T.SET: "set", T.DISABLE_PAYG: "disable",
-                T.COUNTER_SYNC: "sync"}[kind]
-        credit = value * s.get("token_unit_credit") // s.get("token_divider") \
-            if kind in (T.ADD, T.SET) else 0
-        try:
-            if kind in (T.ADD, T.SET):
-                self.check_limits(credit, credit + (lg.credit if kind == T.ADD else 0))
-        except Rejected as e:
-            # a right token, not spent: it can be entered once there is room
-            lg.token_fails(before)
-            self.emit({"event": "token_rejected", "value": credit, "detail": "limit"}, now_ms)
-            raise ValueError(str(e))
-        lg.apply_token(name, credit, count, used, s.get("debt_share_pct"), s.get("debt_cap"))
-        self.token_locked_until = 0
-        self.emit({"event": "token", "value": credit, "detail": "%s:%d" % (name, count)}, now_ms)
-        self._decide("token", now_ms)
-        return name, credit
+        """A customer's OpenPAYGO token (firmware/tokendesk.py): (kind name,
+        credit added or set), or ValueError saying why it was refused."""
+        return self.tokens.enter(text, now_ms)
 
     def take_emergency(self, now_ms):
         """Emergency credit: once, when enabled and credit is below the
@@ -442,7 +336,7 @@ class MeterApp:
         """Apply settings again after they changed wholesale (factory reset)."""
         s = self.settings
         self._load_friendly()
-        self._day = None
+        self.calendar.day = None
         self.ledger.set_loss_bound(s.get("loss_bound_mwh"))
         self.relay.min_interval_ms = s.get("relay_min_interval_s") * 1000
         self.relay.pulse_ms = s.get("relay_pulse_ms")
