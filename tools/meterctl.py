@@ -190,7 +190,6 @@ class VendSession:
     def __init__(self, broker, journal, reg):
         self.j = journal
         self.reg = reg
-        self.forged = 0
         self.q = queue.Queue()
         self.replies = {}
         subscribed = threading.Event()
@@ -214,8 +213,7 @@ class VendSession:
         try:
             body = opened(self.reg, parts[1], parts[2], payload)
         except Forged:
-            self.forged += 1      # never a fact about a vend
-            return True
+            return True           # never a fact about a vend
         if parts[2] == "reply":
             self.replies[(parts[1], body.get("ctr"))] = body
             self.j.reply(parts[1], body)
