@@ -112,7 +112,7 @@ class Link:
                     self.skip -= n
                     d = d[n:]
                     if not self.skip and self.skip_pid is not None:
-                        self.write(b"\x40\x02" + struct.pack("!H", self.skip_pid))
+                        self._puback(self.skip_pid)
                 self.inp += d
                 if not self.skip:
                     break
@@ -159,8 +159,11 @@ class Link:
         self.skip_pid = pid
         self.dropped += 1
         if not self.skip and pid is not None:
-            self.write(b"\x40\x02" + struct.pack("!H", pid))
+            self._puback(pid)
         return 0
+
+    def _puback(self, pid):
+        self.write(b"\x40\x02" + struct.pack("!H", pid))
 
 
 def _length(n):

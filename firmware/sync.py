@@ -62,12 +62,16 @@ class Sync:
         self.pid = 0
         self.last_rx = self.last_ping = self.started = 0
         self.last_error = ""
-        self.action = None         # "reboot": asked for by a signed command
         self.stats = {"connects": 0, "failures": 0, "sent": 0, "rejected": 0, "commands": 0,
                       "ignored": 0}
         self.desk = Desk(app, commands, meter_id, key, self.delivery, self.stats)
 
     # -- connection ------------------------------------------------------------
+
+    @property
+    def action(self):
+        """"reboot" once a signed command asked for it (the shell does it)."""
+        return self.desk.action
 
     def connected(self):
         return self.online
@@ -146,8 +150,6 @@ class Sync:
         # carried out (and on flash, where it changes anything).
         self.stats["commands"] += 1
         self._reply(self.desk.handle(msg, self.now_ms))
-        if self.desk.action:
-            self.action = self.desk.action
 
     # -- the loop ----------------------------------------------------------------
 
