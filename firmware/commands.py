@@ -140,7 +140,7 @@ class Commands:
             "standing_total=%d" % lg.standing_total,
             "time=" + format_iso(st["wall"]),
             "clock=" + ("synced" if a.clock.synced else "unsynced"),
-            "alarms=" + (",".join(a.alarms) or "none"),
+            "alarms=" + (",".join(a.events.alarms) or "none"),
             "pin=" + ("set" if a.auth.has_pin() else "unset"),
             "session=" + LEVEL_NAMES[s.level],
             "uptime_s=%d" % ((now - a.boot_ms) // 1000),
@@ -163,7 +163,7 @@ class Commands:
             if args[0] == "reset":
                 a.reset_trip(now)
             else:
-                a.set_relay_mode("closed" if args[0] == "close" else args[0], now)
+                a.supply.set_mode("closed" if args[0] == "close" else args[0], now)
         return Result(["relay=" + ("closed" if a.relay.closed else "open"),
                        "relay_state=%s" % a.relay.state,
                        "relay_mode=" + a.settings.get("relay_mode")])
@@ -180,7 +180,7 @@ class Commands:
             a.add_tariff(t, now)
         wall = a.clock.now(now)
         cur = a.tariff_now(wall)
-        lines = ["price_per_kwh=%d" % a.price_now(now), "active=" + json.dumps(cur)]
+        lines = ["price_per_kwh=%d" % a.billing.price_now(now), "active=" + json.dumps(cur)]
         for t in tariff.pending(a.tariffs(), wall):
             lines.append("pending=" + json.dumps(t))
         return Result(lines)
@@ -238,7 +238,7 @@ class Commands:
                        for e in self.app.log.last(n)])
 
     def alarms(self, s, args, now):
-        return Result(["alarms=" + (",".join(self.app.alarms) or "none")])
+        return Result(["alarms=" + (",".join(self.app.events.alarms) or "none")])
 
     def login(self, s, args, now):
         if len(args) != 1:
@@ -291,7 +291,7 @@ class Commands:
             a.emit({"event": "config", "detail": "pin"}, now)
             return Result(["pin=set"])
         if key == "imp_per_kwh":
-            a.set_meter_constant(_int(text, key, 100, 100000), now)
+            a.billing.set_meter_constant(_int(text, key, 100, 100000), now)
             return Result(["imp_per_kwh=%d" % a.ledger.imp])
         if key == "debt":
             a.ledger.set_debt(_int(text, key, 0, 10 ** 12))
@@ -304,7 +304,7 @@ class Commands:
         return Result(["%s=%s" % (key, "***" if key in SECRETS else value)])
 
     def clear(self, s, args, now):
-        return Result(["cleared=" + self.app.clear_alarms(now)])
+        return Result(["cleared=" + self.app.events.clear_alarms(now)])
 
     def selftest(self, s, args, now):
         a = self.app

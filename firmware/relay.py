@@ -8,6 +8,21 @@
 # back. An open never waits.
 # A latching relay gets a coil pulse, a monostable one a level.
 
+# Why a decision was made; a switch is logged as relay:<reason>. Only BOOT
+# (re-asserts a position, starts no anti-chatter interval) and MANUAL (a
+# technician's close acts at once) change how the relay switches.
+BOOT = "boot"
+MANUAL = "manual"
+AUTO = "auto"            # back to automatic, or settings applied again
+CREDIT = "credit"        # the meter's step: pulses billed, time passed
+CLOCK = "clock"
+TOPUP = "topup"
+TOKEN = "token"
+EMERGENCY = "emergency"
+BUTTON = "button"
+RESET = "reset"          # a trip reset
+OVERLOAD = "overload"
+
 
 class RelayController:
     def __init__(self, hal, emit, kind="monostable", pulse_ms=100, min_interval_ms=10000):
@@ -34,7 +49,7 @@ class RelayController:
         # Anti-chatter delays a reconnect, never a disconnect: the supply goes
         # off at once (credit gone, a trip, a technician); a technician's
         # close acts at once too.
-        if (closed and reason != "manual" and self.last_switch is not None
+        if (closed and reason != MANUAL and self.last_switch is not None
                 and now - self.last_switch < self.min_interval_ms):
             self.deferred = (closed, reason)
             return
@@ -42,7 +57,7 @@ class RelayController:
         self.closed = closed
         # The boot decision only re-asserts a position: it does not start the
         # anti-chatter interval.
-        self.last_switch = None if reason == "boot" else now
+        self.last_switch = None if reason == BOOT else now
         if self.kind == "latching":
             self.hal.pulse(closed, self.pulse_ms)
         else:
@@ -70,7 +85,7 @@ class RelayController:
         or 'closed' (a technician's override); reconnect: 'auto' or 'button'."""
         if manual != "auto":
             self.tripped_at = None
-            self._set(manual, "boot" if reason == "boot" else "manual", now)
+            self._set(manual, BOOT if reason == BOOT else MANUAL, now)
             return
         s = self.state
         if s == "tripped":
@@ -95,7 +110,7 @@ class RelayController:
         """The customer's button. Returns what it did: 'closed' (from ready),
         'reset' (a trip after its hold-off), or None."""
         if self.state == "ready":
-            self._set("closed", "button", now)
+            self._set("closed", BUTTON, now)
             return "closed"
         return None
 
@@ -105,7 +120,7 @@ class RelayController:
         self.tripped_at = None
         self.over_since = None
         self.state = "open"
-        self.decide(allowed, "auto", reconnect, "reset", now)
+        self.decide(allowed, "auto", reconnect, RESET, now)
         return True
 
     def check_power(self, power_w, limit_w, window_ms, now):
@@ -120,5 +135,5 @@ class RelayController:
         self.tripped_at = now
         self.over_since = None
         self.emit({"event": "trip", "value": power_w}, now)
-        self._set("tripped", "overload", now)
+        self._set("tripped", OVERLOAD, now)
         return True

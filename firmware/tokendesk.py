@@ -5,6 +5,7 @@
 
 from firmware import token as T
 from firmware.ledger import Rejected
+from firmware.relay import TOKEN
 
 KIND_NAMES = {T.ADD: "add", T.SET: "set", T.DISABLE_PAYG: "disable", T.COUNTER_SYNC: "sync"}
 
@@ -74,5 +75,5 @@ class TokenDesk:
         lg.apply_token(name, credit, count, used, s.get("debt_share_pct"), s.get("debt_cap"))
         self.locked_until = 0
         a.emit({"event": "token", "value": credit, "detail": "%s:%d" % (name, count)}, now_ms)
-        a._decide("token", now_ms)
+        a.supply.decide(TOKEN, now_ms)
         return name, credit

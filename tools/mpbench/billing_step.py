@@ -43,7 +43,7 @@ for kind in TARIFFS:
     app = sim.app
     c = Counter()
     app.hal.pulses = c
-    app.meter.update(0, 0)
+    app.billing.meter.update(0, 0)
     t0 = time.ticks_us()
     for i in range(1, n + 1):
         c.n = i
