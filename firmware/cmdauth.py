@@ -5,9 +5,8 @@
 # A command that changes anything is signed with the meter's key over its
 # meter id, counter, expiry, name and arguments, and carries a counter above
 # every one accepted before (below MAX_CTR: one absurd counter would otherwise
-# refuse every later command). Unsigned: reads without arguments, and the
-# customer's token (it authenticates itself); not the button or emergency
-# credit, which anyone on the broker could press.
+# refuse every later command). Which commands may come unsigned is the
+# command table's to say (firmware/commands.py, level REMOTE).
 
 import json
 
@@ -15,8 +14,6 @@ from firmware.signing import canonical, hmac_sha256, same
 
 MAX_CMD_BYTES = 2048
 MAX_CTR = 1 << 48
-UNSIGNED = ("help", "status", "energy", "credit", "relay", "tariff", "time", "config",
-            "log", "alarms", "token")
 # Messages that are not valid signed commands (unsigned reads, and anything
 # refused) get an answer, and a refusal an event, for the first FLOOD_BUDGET of
 # each FLOOD_WINDOW_MS; the rest of the window's are counted, unanswered, into
@@ -31,11 +28,11 @@ class Refused(Exception):
     """args: (ctr or None, why)."""
 
 
-def verify(msg, meter_id, key, last_ctr, clock_now, known):
-    """(ctr, cmd, args, signed) of a command that may run, or Refused.
-    last_ctr: the highest counter accepted; clock_now: UTC seconds, or None
-    while the clock is not synced (expiry is then not checked); known: the
-    command names the meter has."""
+def verify(msg, meter_id, key, last_ctr, clock_now):
+    """(ctr, cmd, args, signed): a well-formed command, rightly signed if
+    signed, or Refused. last_ctr: the highest counter accepted; clock_now:
+    UTC seconds, or None while the clock is not synced (expiry is then not
+    checked)."""
     if len(msg) > MAX_CMD_BYTES:
         raise Refused(None, "command too long")
     try:
@@ -48,9 +45,6 @@ def verify(msg, meter_id, key, last_ctr, clock_now, known):
     except (ValueError, KeyError, TypeError):
         raise Refused(None, "malformed command")
     if sig is None:
-        # `relay open` changes something, `relay` does not
-        if cmd in known and (cmd not in UNSIGNED or (args and cmd != "token")):
-            raise Refused(ctr, "signature required")
         return ctr, cmd, args, False
     try:
         want = hmac_sha256(key, canonical(meter_id, ctr, exp, cmd, args))

@@ -3,7 +3,7 @@
 # what it returns. Every command's reply ends with a line a program can detect:
 # "ok" or "error: <reason>". Garbage gets an error and changes nothing.
 
-from firmware.commands import ANYONE, TECHNICIAN, Session
+from firmware.cmdbase import ANYONE, TECHNICIAN, Session
 
 MAX_LINE = 1024      # a tariff in JSON fits on one line
 CR, LF, BS, DEL, CTRL_C = 13, 10, 8, 127, 3

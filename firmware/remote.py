@@ -4,7 +4,7 @@
 # (firmware/sync.py) hands each message in and publishes the reply.
 
 from firmware.cmdauth import FloodBudget, Refused, verify
-from firmware.commands import ANYONE, HEADEND, Result, Session
+from firmware.cmdbase import HEADEND, REMOTE, Result, Session
 
 SESSION_MS = 120000        # a head-end session's state (a pending confirmation) lasts
 
@@ -61,14 +61,16 @@ class Desk:
         s, clock = self.app.settings, self.app.clock
         try:
             ctr, cmd, args, signed = verify(msg, self.id, self.key, s.get("hc_ctr") or 0,
-                                            clock.now(now_ms) if clock.synced else None,
-                                            self.commands.table)
+                                            clock.now(now_ms) if clock.synced else None)
         except Refused as e:
             return self.reject(e.args[0], e.args[1], now_ms)
         if not signed:
+            # the command table says what anyone on the broker may run
+            if (self.commands.level(cmd, args) or REMOTE) > REMOTE:
+                return self.reject(ctr, "signature required", now_ms)
             if not self._spend(now_ms):
                 return None
-            return reply(ctr, self.commands.run(Session(ANYONE, now_ms), [cmd] + args, now_ms))
+            return reply(ctr, self.commands.run(Session(REMOTE, now_ms), [cmd] + args, now_ms))
         s.save({"hc_ctr": ctr})      # before running: never twice, whatever happens
         if cmd == "resend":
             return self._resend(ctr, args)

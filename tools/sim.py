@@ -16,7 +16,7 @@ import mp  # noqa: E402
 
 sys.path.insert(0, str(mp.ROOT))
 from firmware import calendar, tariff  # noqa: E402  (pure code, runs on CPython too)
-from firmware.commands import parse_setting  # noqa: E402
+from firmware.schema import parse as parse_setting  # noqa: E402
 from hal.sim.pulses import parse_profile_csv  # noqa: E402
 
 
