@@ -163,12 +163,12 @@ class MeterApp:
         for k in ("credit", "pulses", "billed", "topups", "rem", "price", "imp", "debt"):
             if getattr(on_flash, k) != getattr(lg, k):
                 return "%s differs between flash and RAM" % k
-        lg.ring = on_flash.ring    # that boot may have opened a fresh sector
+        lg.journal = on_flash.journal    # that boot may have opened a fresh sector
         return None
 
     def verify_settings(self):
         fresh = Settings(self.hal.settings_flash, self.settings.defaults)
-        self.settings.ring = fresh.ring
+        self.settings.journal = fresh.journal
         return None if fresh.items() == self.settings.items() else "settings differ"
 
     def status(self, now_ms):

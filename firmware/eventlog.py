@@ -1,4 +1,4 @@
-# The event log: fixed-size records in a firmware.ring on its own partition.
+# The event log: fixed-size records in a firmware.journal on its own partition.
 # When the ring is full the oldest sector is erased, so the log keeps the most
 # recent events (about 107 per 4 KiB sector) and never wears one spot.
 #
@@ -10,9 +10,8 @@
 #             u16 check (low half of CRC-32) (32 B)
 
 import struct
-from binascii import crc32
 
-from firmware import ring
+from firmware.journal import Journal, intact, seal
 
 MAGIC = b"PPEV"
 TAG = 0xFC
@@ -37,9 +36,8 @@ def _ascii(text):
 
 def encode(kind, seq, t, value, detail):
     d = _ascii(detail)
-    b = struct.pack("<BBIIq", TAG, kind, seq, t & 0xFFFFFFFF, value) + d \
-        + b"\x00" * (DETAIL_LEN - len(d))
-    return b + struct.pack("<I", crc32(b))
+    return seal(struct.pack("<BBIIq", TAG, kind, seq, t & 0xFFFFFFFF, value) + d
+                + b"\x00" * (DETAIL_LEN - len(d)))
 
 
 def parse(buf, off):
@@ -48,14 +46,13 @@ def parse(buf, off):
     tag = buf[off]
     if tag == TAG or tag == TAG_W:
         nxt = off + REC_LEN
-        if nxt > len(buf) or struct.unpack_from("<I", buf, nxt - 4)[0] != crc32(buf[off:nxt - 4]):
+        if not intact(buf, off, REC_LEN):
             return None
         _, kind, seq, t, value = struct.unpack_from("<BBIIq", buf, off)
         d0 = off + 18
     elif tag == TAG_V1:
         nxt = off + V1_LEN
-        if nxt > len(buf) or struct.unpack_from("<H", buf, nxt - 2)[0] != \
-                crc32(buf[off:nxt - 2]) & 0xFFFF:
+        if not intact(buf, off, V1_LEN, 2):
             return None
         _, kind, seq, t, value = struct.unpack_from("<BBIIi", buf, off)
         d0 = off + 14
@@ -71,10 +68,9 @@ def kind_name(k):
 
 class EventLog:
     def __init__(self, bdev):
-        self.ring = ring.SectorRing(bdev, MAGIC, "event log", REC_LEN)
+        self.journal = Journal(bdev, MAGIC, "event log", REC_LEN, parse)
         self.seq = 0
-        status = self.ring.boot(parse, self._see)
-        self._fresh_sector = status != ring.OK
+        self.journal.boot(self._see)
 
     def _see(self, tag, v, first):
         if v[0] > self.seq:
@@ -86,26 +82,23 @@ class EventLog:
         k = KINDS.index(kind)
         if not -(1 << 63) <= value < (1 << 63):
             value = -(1 << 63) if value < 0 else (1 << 63) - 1
-        rec = encode(k, self.seq + 1, t, value, detail)
-        if self._fresh_sector or not self.ring.append(rec):
-            self.ring.open_next(rec)
-            self._fresh_sector = False
+        self.journal.put(encode(k, self.seq + 1, t, value, detail))
         self.seq += 1
         return self.seq
 
     def after(self, seq, n):
         """Up to n events with a sequence number above seq, oldest first."""
-        return self.ring.after(parse, lambda tag, v: v[0] > seq, n)
+        return self.journal.after(lambda tag, v: v[0] > seq, n)
 
     def last(self, n):
         """The newest n events, oldest first: (seq, t, kind, value, detail)."""
-        out = []
+        out, j = [], self.journal
         try:
-            for _, sec in self.ring.heads():
+            for _, sec in j.heads():
                 if len(out) >= n:
                     break
-                out = [v for _, _, v in self.ring.records(sec, parse)] + out
+                out = [v for _, _, v in j.records(sec, parse)] + out
         finally:
-            self.ring.release()
+            j.release()
         out.sort()
         return out[-n:] if n > 0 else []

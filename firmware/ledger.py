@@ -8,21 +8,17 @@
 from hashlib import sha256
 
 from firmware import records as R
-from firmware import ring
-from firmware.tariff import flat_cost
+from firmware.journal import Journal
+from firmware.registers import Registers, Rejected
+from firmware.ring import NEW, RingFault
 
 MAX_REF_BYTES = 64
 MAX_AMOUNT = 0xFFFFFFFF
-VEND_WINDOW = 32      # vend sequence numbers remembered below the highest
 CLOCK_SAVE_S = 900    # the billing clock is written at least this often
 
 
 class LedgerFault(Exception):
     """The partition cannot be used as a ledger; it is left untouched."""
-
-
-class Rejected(Exception):
-    """A request the ledger refused; nothing was changed."""
 
 
 def ref_digest(ref):
@@ -44,110 +40,36 @@ MONOTONE = ("billed", "topups", "topup_count", "time_s", "standing_total",
             "debt_recovered", "emergency_given", "emergency_repaid")
 
 
-class Ledger:
-    # The registers (records.FIELDS), with a new ledger's values.
-    credit = pulses = billed = topups = rem = price = imp = topup_count = 0
-    time_s = synced = month_key = month_pulses = standing_day = standing_total = 0
-    debt = debt_recovered = emergency = emergency_given = emergency_repaid = 0
-    adjusted = tok_count = tok_used = payg_off = tok_fails = 0
-    vend_hi = vend_win = 0
+class Ledger(Registers):
+    """The registers (firmware/registers.py), kept on flash."""
 
     def __init__(self, bdev, imp_per_kwh=1600, price_per_kwh=0, initial_credit=0,
                  loss_bound_mwh=1000):
         try:
-            self.ring = ring.SectorRing(bdev, R.MAGIC, "ledger", R.MAX_RECORD)
-        except ring.RingFault as e:
+            self.journal = Journal(bdev, R.MAGIC, "ledger", R.MAX_RECORD, R.parse, _trusted)
+        except RingFault as e:
             raise LedgerFault(str(e))
         # The registers of a new ledger, replaced by what flash holds if anything.
+        super().__init__()
         self.credit = initial_credit
         self.price = price_per_kwh
         self.imp = imp_per_kwh
         self.tok_used = 1          # count 0 counts as used
-        self.refs = []
         self.pending = 0        # pulses counted but not yet on flash
         self._saved_time = 0
         try:
-            status = self.ring.boot(R.parse, self._replay, _trusted)
-        except ring.RingFault as e:
+            status = self.journal.boot(self._replay)
+        except RingFault as e:
             raise LedgerFault(str(e))
         # damaged records the boot recovered around (flash going bad, not a cut)
-        self.damage = list(self.ring.damage)
-        self.created = status == ring.NEW
+        self.damage = list(self.journal.damage)
+        self.created = status == NEW
         self._saved_time = self.time_s
-        if status != ring.OK:
+        if self.journal.fresh:
             # New, or garbage after the journal / a half-opened newer sector:
             # never write next to garbage, open a fresh sector from the state.
             self._rotate()
         self.set_loss_bound(loss_bound_mwh)
-
-    # -- state ---------------------------------------------------------------
-
-    def _values(self):
-        return [getattr(self, n) for n in R.NAMES]
-
-    def _snapshot(self):
-        return self._values(), list(self.refs)
-
-    def _restore(self, snap):
-        for n, v in zip(R.NAMES, snap[0]):
-            setattr(self, n, v)
-        self.refs = list(snap[1])
-
-    def _apply_energy(self, n):
-        debit, self.rem = flat_cost(n, self.price, self.imp, self.rem)
-        self.credit -= debit
-        self.billed += debit
-        self.pulses += n
-        self.month_pulses += n
-        return debit
-
-    def _apply_topup(self, amount, digest, to_emergency, to_debt):
-        self.credit += amount - to_emergency - to_debt
-        self.topups += amount
-        if amount:                      # 0: a cancelled vend's reference
-            self.topup_count += 1
-        self.emergency -= to_emergency
-        self.emergency_repaid += to_emergency
-        self.debt -= to_debt
-        self.debt_recovered += to_debt
-        if digest is not None:
-            self.refs.append(digest)
-            if len(self.refs) > R.MAX_REFS:
-                self.refs.pop(0)
-
-    def _vend_check(self, vseq):
-        """A vend sequence number lands once: above the highest seen, or below
-        it within the window and not used. Older ones cannot be told apart
-        and are refused, never applied (the head-end keeps its pending vends
-        inside the window, docs/vending.md)."""
-        if vseq is None:
-            return
-        if not isinstance(vseq, int) or not 0 < vseq <= 0xFFFFFFFF:
-            raise Rejected("vend sequence must be 1..4294967295")
-        hi = self.vend_hi
-        if vseq <= hi - VEND_WINDOW:
-            raise Rejected("stale vend %d: this meter keeps vends %d..%d; not applied"
-                           % (vseq, hi - VEND_WINDOW + 1, hi))
-        if vseq <= hi and self.vend_win >> (hi - vseq) & 1:
-            raise Rejected("vend %d was used already (applied or cancelled)" % vseq)
-
-    def _vend_mark(self, vseq):
-        if vseq is None:
-            return
-        d = vseq - self.vend_hi
-        if d > 0:
-            self.vend_win = (self.vend_win << d | 1) & 0xFFFFFFFF if d < VEND_WINDOW else 1
-            self.vend_hi = vseq
-        else:
-            self.vend_win |= 1 << -d
-
-    def _split(self, amount, debt_share_pct, debt_cap):
-        """What of a top-up repays emergency credit (all of it first), and
-        what goes to debt (a share of the rest, capped)."""
-        to_em = min(amount, self.emergency) if self.emergency > 0 else 0
-        to_debt = min(self.debt, (amount - to_em) * debt_share_pct // 100, debt_cap) \
-            if self.debt > 0 else 0
-        return to_em, to_debt
 
     def set_loss_bound(self, mwh):
         """Most energy (mWh) a power cut may lose: the number of pulses that
@@ -182,10 +104,13 @@ class Ledger:
 
     # -- writing -------------------------------------------------------------
 
-    def _rotate(self):
+    def _rotate(self, rec=None):
+        """Open the next sector with a checkpoint, twice. rec: a record that
+        did not fit; the checkpoint already carries what it held."""
         st = R.state(self._values(), self.refs)
-        self.ring.open_next(st)
-        self.ring.append(st)
+        self.journal.open_next(st)
+        self.journal.append(st)
+        self.journal.fresh = False
         self.pending = 0
         self._saved_time = self.time_s
 
@@ -194,14 +119,13 @@ class Ledger:
         the other still holds every top-up (a cut is told apart: it leaves
         nothing after the record it tore)."""
         st = R.state(self._values(), self.refs)
-        if not (self.ring.append(st) and self.ring.append(st)):
+        if not (self.journal.append(st) and self.journal.append(st)):
             self._rotate()
 
     def _append(self, rec):
         """Persist one record; when the sector is full, a fresh checkpoint in
         the next sector carries everything instead."""
-        if not self.ring.append(rec):
-            self._rotate()
+        self.journal.put(rec, self._rotate)
 
     def _checkpoint_after(self, change):
         """Apply change() to the registers and write a STATE; on a flash
@@ -318,32 +242,12 @@ class Ledger:
             self._restore(snap)
             raise
 
-    def token_used(self):
-        """The used token counts, as the decoder takes them."""
-        return [self.tok_count - i for i in range(17) if self.tok_used >> i & 1]
-
     def apply_token(self, kind, credit, count, used, debt_share_pct=0, debt_cap=0):
         """Apply an accepted OpenPAYGO token in one checkpoint: its credit
         and the token state land together or not at all. kind: 'add', 'set',
         'disable', 'sync'."""
-        def change():
-            if kind == "add":
-                to_em, to_debt = self._split(credit, debt_share_pct, debt_cap)
-                self._apply_topup(credit, None, to_em, to_debt)
-            elif kind == "set":
-                self.adjusted += credit - self.credit
-                self.credit = credit
-            if kind in ("add", "set"):
-                self.payg_off = 0
-            elif kind == "disable":
-                self.payg_off = 1
-            top = count if count > self.tok_count else self.tok_count
-            mask = 0
-            for c in used:
-                if 0 <= top - c <= 16:
-                    mask |= 1 << (top - c)
-            self.tok_count, self.tok_used, self.tok_fails = top, mask, 0
-        self._checkpoint_after(change)
+        self._checkpoint_after(lambda: self._apply_token(kind, credit, count, used,
+                                                         debt_share_pct, debt_cap))
 
     def token_fails(self, n):
         """Wrong tokens in a row, on flash (the lockout survives a reboot)."""
@@ -355,12 +259,5 @@ class Ledger:
         fraction of one new pulse may be dropped), money is untouched."""
         if not isinstance(imp_per_kwh, int) or not 100 <= imp_per_kwh <= 100000:
             raise Rejected("meter constant must be 100..100000 imp/kWh")
-        old = self.imp
-
-        def change():
-            self.pulses = self.pulses * imp_per_kwh // old
-            self.month_pulses = self.month_pulses * imp_per_kwh // old
-            self.rem = self.rem * imp_per_kwh // old
-            self.imp = imp_per_kwh
-        self._checkpoint_after(change)
+        self._checkpoint_after(lambda: self._convert_imp(imp_per_kwh))
         self.set_loss_bound(self._loss_bound_mwh)

@@ -1,5 +1,5 @@
 # The persisted outbox of the MQTT sync, on its own flash partition (a
-# firmware.ring). Events need no copy here: the event log is their outbox,
+# firmware.journal). Events need no copy here: the event log is their outbox,
 # and this partition only remembers up to which event sequence number the
 # broker has acknowledged. Telemetry snapshots are queued here while offline;
 # the ring drops the oldest telemetry when full, never an event.
@@ -12,10 +12,10 @@
 # a u16 check (low half of CRC-32) and tags 'M' 0x4D, 'A' 0x41.
 
 import struct
-from binascii import crc32
 
-from firmware import ring
+from firmware.journal import Journal, intact, seal
 from firmware.policy import STATES
+from firmware.ring import NEW
 
 MAGIC = b"PPOB"
 TAG_TELE = 0xF9
@@ -28,16 +28,12 @@ KINDS = {TAG_TELE: (TELE_LEN, 4, TAG_TELE), TAG_CURSOR: (CURSOR_LEN, 4, TAG_CURS
          0x4D: (TELE_LEN - 2, 2, TAG_TELE), 0x41: (CURSOR_LEN - 2, 2, TAG_CURSOR)}
 
 
-def _crc(b):
-    return b + struct.pack("<I", crc32(b))
-
-
 def cursor(event_seq, tseq):
-    return _crc(struct.pack("<BII", TAG_CURSOR, event_seq, tseq))
+    return seal(struct.pack("<BII", TAG_CURSOR, event_seq, tseq))
 
 
 def telemetry(tseq, t, credit, pulses, power_w, relay_closed, state):
-    return _crc(struct.pack(TELE_FMT, TAG_TELE, tseq, t, credit, pulses, power_w,
+    return seal(struct.pack(TELE_FMT, TAG_TELE, tseq, t, credit, pulses, power_w,
                             1 if relay_closed else 0,
                             STATES.index(state) if state in STATES else 0))
 
@@ -46,11 +42,7 @@ def parse(buf, off):
     if off >= len(buf):
         return None
     n, k, tag = KINDS.get(buf[off], (0, 0, 0))
-    if not n or off + n > len(buf):
-        return None
-    c = crc32(buf[off:off + n - k])
-    if struct.unpack_from("<I" if k == 4 else "<H", buf, off + n - k)[0] != \
-            (c if k == 4 else c & 0xFFFF):
+    if not n or not intact(buf, off, n, k):
         return None
     if tag == TAG_CURSOR:
         return tag, struct.unpack_from("<II", buf, off + 1), off + n
@@ -59,13 +51,11 @@ def parse(buf, off):
 
 class Outbox:
     def __init__(self, bdev):
-        self.ring = ring.SectorRing(bdev, MAGIC, "outbox", TELE_LEN)
+        self.journal = Journal(bdev, MAGIC, "outbox", TELE_LEN, parse)
         self.acked_event = 0
         self.acked_tele = 0
         self.tseq = 0
-        status = self.ring.boot(parse, self._see)
-        self._fresh_sector = status != ring.OK
-        if status != ring.NEW:
+        if self.journal.boot(self._see) != NEW:
             self._scan()
 
     def _see(self, tag, v, first):
@@ -73,39 +63,38 @@ class Outbox:
 
     def _scan(self):
         """Read every sector once at boot: the newest cursor and telemetry seq."""
+        j = self.journal
         try:
-            for _, sec in self.ring.heads():
-                for _, tag, v in self.ring.records(sec, parse):
+            for _, sec in j.heads():
+                for _, tag, v in j.records(sec, parse):
                     if tag == TAG_CURSOR:
                         if v[0] >= self.acked_event and v[1] >= self.acked_tele:
                             self.acked_event, self.acked_tele = v
                     elif v[0] > self.tseq:
                         self.tseq = v[0]
         finally:
-            self.ring.release()
+            j.release()
 
-    def _put(self, rec):
-        if self._fresh_sector or not self.ring.append(rec):
-            # A new sector: first carry the cursor over so that it survives
-            # when the old sector is recycled.
-            self.ring.open_next(cursor(self.acked_event, self.acked_tele))
-            self._fresh_sector = False
-            if rec[0] != TAG_CURSOR:
-                self.ring.append(rec)
+    def _reopen(self, rec):
+        # A new sector opens with the cursor, so that it survives when the old
+        # sector is recycled.
+        self.journal.open_next(cursor(self.acked_event, self.acked_tele))
+        if rec[0] != TAG_CURSOR:
+            self.journal.append(rec)
 
     def add_telemetry(self, t, credit, pulses, power_w, relay_closed, state):
         self.tseq += 1
-        self._put(telemetry(self.tseq, t, credit, pulses, power_w, relay_closed, state))
+        self.journal.put(telemetry(self.tseq, t, credit, pulses, power_w, relay_closed, state),
+                         self._reopen)
         return self.tseq
 
     def save_cursor(self, event_seq, tseq):
         if (event_seq, tseq) == (self.acked_event, self.acked_tele):
             return
         self.acked_event, self.acked_tele = event_seq, tseq
-        self._put(cursor(event_seq, tseq))
+        self.journal.put(cursor(event_seq, tseq), self._reopen)
 
     def telemetry_after(self, tseq, n):
         """Up to n queued telemetry snapshots after tseq, oldest first:
         (tseq, t, credit, pulses, power_w, relay, state)."""
-        return self.ring.after(parse, lambda tag, v: v[0] > tseq if tag == TAG_TELE else None,
-                               n)
+        return self.journal.after(lambda tag, v: v[0] > tseq if tag == TAG_TELE else None, n)

@@ -1,7 +1,7 @@
 # On-flash record formats of the ledger journal (all little-endian).
 #
-# Sectors are a firmware.ring with magic b"PPLG"; the ring programs each record
-# tag last, so the tag is its commit mark (see firmware/ring.py).
+# Sectors are a firmware.journal with magic b"PPLG"; the ring programs each
+# record tag last, so the tag is its commit mark (see firmware/ring.py).
 # STATE 0xF3: u8 tag, u16 len, FIELDS..., u8 nrefs, refs, u32 crc32 -- a checkpoint
 # ENERGY 0xF5: u8 tag, u8 pulses (1..255), u16 crc   -- 4 bytes, the hot path
 # CLOCK 0xF6: u8 tag, u32 billing time (UTC seconds), u32 crc32
@@ -18,6 +18,8 @@
 
 import struct
 from binascii import crc32
+
+from firmware.journal import intact, seal
 
 MAGIC = b"PPLG"
 TAG_STATE = 0xF3
@@ -63,51 +65,37 @@ SMALL = {TAG_ENERGY: (4, TAG_ENERGY), OLD_ENERGY: (4, TAG_ENERGY),
          OLD_CLOCK: (7, TAG_CLOCK), TAG_TOPUP: (23, TAG_TOPUP), OLD_TOPUP_V1: (15, TAG_TOPUP)}
 
 
-def _crc16(b):
-    return struct.pack("<H", crc32(b) & 0xFFFF)
-
-
-def _crc32(b):
-    return b + struct.pack("<I", crc32(b))
-
-
 def energy(n):
     b = bytes((TAG_ENERGY, n))
-    return b + _crc16(b)
+    return b + struct.pack("<H", crc32(b) & 0xFFFF)
 
 
 def clock(t):
-    return _crc32(struct.pack("<BI", TAG_CLOCK, t))
+    return seal(struct.pack("<BI", TAG_CLOCK, t))
 
 
 def state(values, refs):
     """values: the registers in FIELDS order."""
     payload = struct.pack(STATE_FMT, *(tuple(values) + (len(refs),))) + b"".join(refs)
-    return _crc32(struct.pack("<BH", TAG_STATE, len(payload)) + payload)
-
-
-def _refs(body, p, k):
-    return [body[p + i * REF_LEN:p + (i + 1) * REF_LEN] for i in range(k)]
+    return seal(struct.pack("<BH", TAG_STATE, len(payload)) + payload)
 
 
 def _parse_state(buf, off, end, tag):
     if off + 3 > end:
         return None
-    ln = struct.unpack("<H", bytes(buf[off + 1:off + 3]))[0]
-    nxt = off + 3 + ln + 4
+    ln = struct.unpack_from("<H", buf, off + 1)[0]
     fmt, fixed = (V1_FMT, V1_FIXED) if tag == OLD_STATE_V1 else \
         (V2_FMT, V2_FIXED) if tag == OLD_STATE else (STATE_FMT, STATE_FIXED)
-    if ln < fixed or nxt > end:
+    if ln < fixed or not intact(buf, off, 3 + ln + 4):
         return None
-    body = bytes(buf[off:nxt - 4])
-    if struct.unpack("<I", bytes(buf[nxt - 4:nxt]))[0] != crc32(body):
-        return None
-    v = struct.unpack(fmt, body[3:3 + fixed])
+    v = struct.unpack_from(fmt, buf, off + 3)
     k = v[-1]
     if fixed + k * REF_LEN != ln:
         return None
     values = list(v[:-1]) + [0] * (len(FIELDS) - (len(v) - 1))
-    return TAG_STATE, (values, _refs(body, 3 + fixed, k)), nxt
+    p = off + 3 + fixed
+    refs = [bytes(buf[p + i * REF_LEN:p + (i + 1) * REF_LEN]) for i in range(k)]
+    return TAG_STATE, (values, refs), off + 3 + ln + 4
 
 
 def parse(buf, off):
@@ -121,16 +109,13 @@ def parse(buf, off):
     if tag in STATE_TAGS:
         return _parse_state(buf, off, end, tag)
     if tag == TAG_CLOCK:
-        nxt = off + CLOCK_LEN
-        if nxt > end or struct.unpack_from("<I", buf, off + 5)[0] != crc32(buf[off:off + 5]):
+        if not intact(buf, off, CLOCK_LEN):
             return None
-        return TAG_CLOCK, struct.unpack_from("<I", buf, off + 1)[0], nxt
+        return TAG_CLOCK, struct.unpack_from("<I", buf, off + 1)[0], off + CLOCK_LEN
     n, kind = SMALL.get(tag, (0, 0))
-    if not n or off + n > end:
+    if not n or not intact(buf, off, n, 2):
         return None
     nxt = off + n
-    if struct.unpack_from("<H", buf, nxt - 2)[0] != crc32(buf[off:nxt - 2]) & 0xFFFF:
-        return None
     if kind == TAG_ENERGY:
         return (kind, buf[off + 1], nxt) if buf[off + 1] else None
     if kind == TAG_CLOCK:

@@ -1,5 +1,5 @@
-# A ring of flash sectors holding a journal of records: the storage pattern
-# shared by the ledger, the settings store and the event log.
+# A ring of flash sectors: the storage under every journal (firmware/journal.py
+# holds boot, recovery and the append-or-rotate step the four stores share).
 #
 # Each sector starts with a 16-byte header (magic, version, seq, crc32) and
 # then records, appended only into erased space. When a record does not fit,
@@ -21,15 +21,6 @@
 # an owner accepts has seven, so a half-programmed tag is never a tag at all.
 # (Writing a byte twice needs plain NOR: ESP32 flash encryption, which writes
 # 16-byte blocks, rules this journal out as a whole, not just the mark.)
-#
-# A power cut tears at most the last record; flash that goes bad can damage any
-# byte. An owner that passes `trusted(buf, off)` (a record with a strong check
-# that carries the whole state) gets damage told apart from a cut: a record
-# that does not parse but is followed by a trusted one is skipped to it, a
-# header damaged after the fact is recognised by the checkpoint its sector
-# holds, and records that still parse after where the journal ended mark
-# damage too (a cut leaves erased space after the torn record). Each place is
-# noted in `damage`; boot then returns DIRTY so writing moves to a new sector.
 
 import struct
 from binascii import crc32
@@ -54,11 +45,9 @@ def header(magic, seq):
 def parse_header(magic, b):
     """seq of a valid header, None if none; raises RingFault for a header of a
     format version this firmware does not know."""
-    if bytes(b[:4]) != magic:
+    if b[:4] != magic or struct.unpack_from("<I", b, 12)[0] != crc32(memoryview(b)[:12]):
         return None
-    if struct.unpack("<I", bytes(b[12:16]))[0] != crc32(bytes(b[:12])):
-        return None
-    ver, _, seq = struct.unpack("<HHI", bytes(b[4:12]))
+    ver, _, seq = struct.unpack_from("<HHI", b, 4)
     if ver != VERSION:
         raise RingFault("format version %d (firmware reads %d)" % (ver, VERSION))
     return seq
@@ -83,8 +72,6 @@ class SectorRing:
         self.tail = self.bs
         self._win = None
         self.damage = []           # (sector, offset) of damaged records found at boot
-        self.end = 0               # where the last sector read by records() ended
-        self.end_erased = None     # and whether all after it is erased (None: not looked)
 
     # -- reading -------------------------------------------------------------
 
@@ -108,10 +95,11 @@ class SectorRing:
             off += len(mv)
         return True
 
-    def records(self, sec, parse, trusted=None):
+    def records(self, sec, parse, trusted=None, ends=None):
         """Yield (offset, tag, value) for the records of one sector, in order.
-        After the loop, self.end is where the journal of that sector ends.
-        With `trusted`, a damaged record followed by a trusted one is skipped."""
+        With `trusted`, a damaged record followed by a trusted one is skipped.
+        `ends`, a list, gets where the journal of the sector ended and whether
+        all after it is erased (None: not looked)."""
         off, base, mv = HDR_LEN, 0, None
         while True:
             if mv is None or (off + self.max_record > base + len(mv)
@@ -120,16 +108,18 @@ class SectorRing:
                 mv = self.window(sec, off)
             r = parse(mv, off - base)
             if r is None:
-                self.end, self.end_erased = off, None
+                erased = None
                 if trusted:
                     # erased space is the journal's end; anything else is a
                     # torn record (a cut) or damage, told apart by what follows
-                    self.end_erased = self.erased_from(sec, off)
-                    nxt = None if self.end_erased else self.find(sec, off + 1, trusted)
+                    erased = self.erased_from(sec, off)
+                    nxt = None if erased else self.find(sec, off + 1, trusted)
                     if nxt is not None:
                         self.damage.append((sec, off))
                         off, mv = nxt, None
                         continue
+                if ends is not None:
+                    ends[:] = (off, erased)
                 return
             tag, v, nxt = r
             yield off, tag, v
@@ -166,121 +156,9 @@ class SectorRing:
         hs.sort(reverse=True)
         return hs
 
-    def boot(self, parse, apply, trusted=None):
-        """Find the newest sector whose first record `apply(tag, value, True)`
-        accepts, feed it the sector's other records, and set the tail.
-        Returns NEW (blank: the caller opens the first sector), OK, or DIRTY
-        (the caller must open a fresh sector before writing: garbage follows
-        the journal, or a newer sector was left half-opened)."""
-        self.damage = []
-        try:
-            return self._boot(parse, apply, trusted)
-        except OSError as e:
-            raise RingFault("%s: flash read failed: %s" % (self.name, e))
-        finally:
-            self.release()
-
     def release(self):
         """Free the read window (it is allocated again when needed)."""
         self._win = None
-
-    def _boot(self, parse, apply, trusted):
-        hs = self.heads()
-        if trusted:
-            nxt = (hs[0][1] + 1) % self.nsec if hs else 0
-            # its opening checkpoint (two copies) lies in the first window
-            if all(s != nxt for _, s in hs) and \
-                    self.find(nxt, HDR_LEN, trusted, WINDOW - self.max_record) is not None:
-                # the sector after the newest has no valid header but holds a
-                # checkpoint: a cut while opening it would have left none
-                hs.insert(0, ((hs[0][0] if hs else 0) + 1, nxt))
-                self.damage.append((nxt, 0))
-        if not hs:
-            if self._unformatted():
-                return NEW
-            raise RingFault("partition holds no %s (foreign or damaged image); not "
-                            "formatting it, as it may hold credit" % self.name)
-        self.seq = hs[0][0]
-        for seq, i in hs:
-            first, end = True, None
-            for off, tag, v in self.records(i, parse, trusted):
-                if not apply(tag, v, first):
-                    end = off   # a record the owner refuses ends the journal
-                    break
-                first = False
-            if first:
-                continue   # no acceptable first record: try an older sector
-            if end is None:
-                end = self.end
-            self.cur, self.tail = i, end
-            clean = self.end_erased if self.end == end and self.end_erased is not None \
-                else self.erased_from(i, end)
-            if trusted and not clean and \
-                    self.find(i, end + 1, lambda b, k: parse(b, k) is not None) is not None:
-                self.damage.append((i, end))    # records follow where it ended
-            if seq != self.seq or self.damage or not clean:
-                return DIRTY
-            return OK
-        if hs == [(1, 0)] and self._unformatted():
-            return NEW
-        raise RingFault("no intact %s in %d sectors; not formatting"
-                        % (self.name, len(hs)))
-
-    def _unformatted(self):
-        """True for an erased partition, or one whose very first sector open
-        was cut short: sector 0 holds at most a torn prefix of the first header
-        and one record, and every other byte is erased. Anything else may be
-        somebody's data and is never formatted."""
-        first = header(self.magic, 1)
-        mv = self.window(0, 0)
-        k = 0
-        while k < HDR_LEN and mv[k] == first[k]:
-            k += 1
-        if k < HDR_LEN:
-            # a torn byte keeps every 1 bit it was meant to have
-            if mv[k] & first[k] != first[k]:
-                return False
-            start = k + 1
-        else:
-            start = HDR_LEN + self.max_record
-        if not self.erased_from(0, start):
-            return False
-        for i in range(1, self.nsec):
-            if not self.erased_from(i, 0):
-                return False
-        return True
-
-    def after(self, parse, wanted, n):
-        """The first n records, oldest first, that a journal's reader wants:
-        wanted(tag, value) is True for a record after the reader's mark, False
-        for one at or before it, None for a record of another kind. Reads the
-        first record of each sector back from the newest to find where the
-        wanted ones begin, then forward from there: what it holds does not
-        grow with the journal, only with n."""
-        out = []
-        try:
-            hs = self.heads()
-            start = len(hs) - 1        # index in hs (newest first) to read from
-            for i in range(len(hs)):
-                if self._first(hs[i][1], parse, wanted) is False:
-                    start = i
-                    break
-            for i in range(start, -1, -1):
-                for _, tag, v in self.records(hs[i][1], parse):
-                    if wanted(tag, v):
-                        out.append(v)
-                        if len(out) >= n:
-                            return out
-        finally:
-            self.release()
-        return out
-
-    def _first(self, sec, parse, wanted):
-        for _, tag, v in self.records(sec, parse):
-            w = wanted(tag, v)
-            if w is not None:
-                return w
-        return None
 
     # -- writing -------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-# Settings that survive power cuts: one JSON object in a firmware.ring on its
+# Settings that survive power cuts: one JSON object in a firmware.journal on its
 # own small partition. Every save writes the whole object as one record, so a
 # cut leaves either the old settings or the new, never a mix. Keys that were
 # never saved read as their defaults.
@@ -9,9 +9,8 @@
 
 import json
 import struct
-from binascii import crc32
 
-from firmware import ring
+from firmware.journal import Journal, intact, seal
 
 MAGIC = b"PPCF"
 TAG = 0xDE
@@ -24,22 +23,18 @@ def encode(values):
     blob = json.dumps(values).encode()
     if len(blob) > MAX_BLOB:
         raise ValueError("settings too large (%d bytes, at most %d)" % (len(blob), MAX_BLOB))
-    b = struct.pack("<BH", TAG, len(blob)) + blob
-    return b + struct.pack("<I", crc32(b))
+    return seal(struct.pack("<BH", TAG, len(blob)) + blob)
 
 
 def parse(buf, off):
     if off + 3 > len(buf) or buf[off] not in (TAG, TAG_C):
         return None
-    n = struct.unpack("<H", bytes(buf[off + 1:off + 3]))[0]
+    n = struct.unpack_from("<H", buf, off + 1)[0]
     nxt = off + 3 + n + 4
-    if n > MAX_BLOB or nxt > len(buf):
-        return None
-    body = bytes(buf[off:nxt - 4])
-    if struct.unpack("<I", bytes(buf[nxt - 4:nxt]))[0] != crc32(body):
+    if n > MAX_BLOB or not intact(buf, off, nxt - off):
         return None
     try:
-        v = json.loads(body[3:])
+        v = json.loads(bytes(buf[off + 3:off + 3 + n]))
     except ValueError:
         return None
     return (TAG, v, nxt) if isinstance(v, dict) else None
@@ -49,9 +44,8 @@ class Settings:
     def __init__(self, bdev, defaults):
         self.defaults = defaults
         self.stored = {}
-        self.ring = ring.SectorRing(bdev, MAGIC, "settings", MAX_RECORD)
-        status = self.ring.boot(parse, self._load)
-        self._fresh_sector = status != ring.OK
+        self.journal = Journal(bdev, MAGIC, "settings", MAX_RECORD, parse)
+        self.journal.boot(self._load)
 
     def _load(self, tag, v, first):
         self.stored = v
@@ -74,8 +68,5 @@ class Settings:
                 new.pop(k, None)
             else:
                 new[k] = changes[k]
-        rec = encode(new)
-        if self._fresh_sector or not self.ring.append(rec):
-            self.ring.open_next(rec)
-            self._fresh_sector = False
+        self.journal.put(encode(new))
         self.stored = new

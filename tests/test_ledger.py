@@ -249,7 +249,7 @@ for i in range(20):
     a.consume(1)
 a.flush()
 want = view(a)
-sec, tail = a.ring.cur, a.ring.tail
+sec, tail = a.journal.cur, a.journal.tail
 img = bytes(base.data)
 out = {"lost_topup": [], "silent": [], "detected": 0, "unchanged": 0, "torn_like": 0,
        "n": 0, "fault": []}
@@ -364,12 +364,12 @@ for case in ("clock", "state"):
     a.topup("T-1", 700)
     want = view(a)
     if case == "clock":
-        a.ring.append(R.clock(1000))                 # back to 1970
+        a.journal.append(R.clock(1000))                 # back to 1970
     else:
         v = a._values()
         v[R.NAMES.index("topups")] = 0               # the top-up undone
         v[R.NAMES.index("credit")] = -5000000
-        a.ring.append(R.state(v, []))
+        a.journal.append(R.state(v, []))
     for i in range(3):
         a.consume(1)
     a.flush()

@@ -53,15 +53,15 @@ def test_a_broken_ledger_fails_the_fuzz(tmp_path):
     """The fuzz must be able to fail: a ledger that skips the torn-tail
     rotation writes next to garbage and loses state (without the damage
     recovery, which would otherwise find the checkpoints written after it)."""
-    src = open("firmware/ring.py").read()
+    src = open("firmware/journal.py").read()
     broken = src.replace("if seq != self.seq or self.damage or not clean:", "if False:")
     lsrc = open("firmware/ledger.py").read()
-    lbroken = lsrc.replace("self.ring.boot(R.parse, self._replay, _trusted)",
-                           "self.ring.boot(R.parse, self._replay)")
+    lbroken = lsrc.replace("R.MAX_RECORD, R.parse, _trusted)",
+                           "R.MAX_RECORD, R.parse)")
     assert broken != src and lbroken != lsrc
     import shutil
     shutil.copytree("firmware", tmp_path / "firmware")
-    (tmp_path / "firmware" / "ring.py").write_text(broken)
+    (tmp_path / "firmware" / "journal.py").write_text(broken)
     (tmp_path / "firmware" / "ledger.py").write_text(lbroken)
     import mp
     r = mp_json(FUZZ, 3, 300, 3, 1024, 400,

@@ -39,7 +39,7 @@ old_us, old_bytes = boot_cost(f)
 # to replay just before the next rotation.
 g = SimFlash(None, 4096, 16)
 lg2 = Ledger(g, 1600, 2000, 10 ** 12)
-while lg2.ring.tail + 8 < lg2.ring.bs:
+while lg2.journal.tail + 8 < lg2.journal.bs:
     lg2.consume(1)
 full_us, full_bytes = boot_cost(g)
 print(json.dumps({"fresh_us": fresh_us, "fresh_bytes": fresh_bytes, "old_us": old_us,
