@@ -15,14 +15,26 @@ WINDOW = 8                 # QoS 1 messages in flight (sent, PUBACK not yet seen
 
 
 class Delivery:
-    def __init__(self, app, outbox):
+    def __init__(self, app, outbox, telemetry_s=60):
         self.app = app
         self.outbox = outbox
+        self.telemetry_ms = telemetry_s * 1000
+        self.next_tele = None      # meter ms of the next telemetry snapshot
         self.inflight = []         # [pid, kind, seq, acked] in the order sent
         self.sent_event = 0        # newest event seq published on this connection
         self.sent_tele = 0
         self.batch = []            # events read from the log, not yet sent
         self.tele_batch = []       # telemetry read from the outbox, not yet sent
+
+    def tick(self, now_ms):
+        """Queue a telemetry snapshot when one is due (online or not)."""
+        if self.next_tele is None:
+            self.next_tele = now_ms
+        if now_ms >= self.next_tele:
+            self.next_tele = now_ms + self.telemetry_ms
+            st = self.app.status(now_ms)
+            self.outbox.add_telemetry(st["wall"], st["credit"], st["pulses"], st["power_w"],
+                                      st["relay"] == "closed", st["state"] or "ok")
 
     def drop(self):
         """The connection is gone, and what was in flight with it."""

@@ -1,9 +1,10 @@
-# The credit ledger: a journal on its own flash partition (a firmware.ring).
+# The credit ledger: a journal on its own flash partition (firmware/journal.py).
 # Each sector opens with a STATE checkpoint followed by small records (energy,
 # top-up, clock); when a sector is full the next one opens with a fresh
 # checkpoint. Rare changes (price, standing charge, month, emergency credit,
 # debt) write a STATE in place. A power cut at any byte of any write or erase
 # leaves the last complete state readable. See docs/ledger.md.
+# The registers and their arithmetic are firmware/registers.py.
 
 from hashlib import sha256
 
@@ -32,12 +33,6 @@ def ref_digest(ref):
 def _trusted(buf, off):
     """A checkpoint (CRC-32, the whole state): safe to resume replay at."""
     return buf[off] in R.STATE_TAGS and R.parse(buf, off) is not None
-
-
-# Registers that only ever grow: a record that would take one back is damage,
-# however well it checks (a second line of defence after the commit mark).
-MONOTONE = ("billed", "topups", "topup_count", "time_s", "standing_total",
-            "debt_recovered", "emergency_given", "emergency_repaid")
 
 
 class Ledger(Registers):
@@ -85,10 +80,8 @@ class Ledger(Registers):
         A record that would move a growing register back is refused: the
         journal ends before it (and boot reports damage if more follows)."""
         if tag == R.TAG_STATE:
-            if not first:
-                for i, n in enumerate(R.NAMES):
-                    if n in MONOTONE and v[0][i] < getattr(self, n):
-                        return False
+            if not first and self._goes_back(v[0]):
+                return False
             self._restore(v)
         elif first:
             return False
@@ -106,7 +99,7 @@ class Ledger(Registers):
 
     def _rotate(self, rec=None):
         """Open the next sector with a checkpoint, twice. rec: a record that
-        did not fit; the checkpoint already carries what it held."""
+        did not fit (journal.put); the checkpoint carries what it held."""
         st = R.state(self._values(), self.refs)
         self.journal.open_next(st)
         self.journal.append(st)
@@ -121,11 +114,6 @@ class Ledger(Registers):
         st = R.state(self._values(), self.refs)
         if not (self.journal.append(st) and self.journal.append(st)):
             self._rotate()
-
-    def _append(self, rec):
-        """Persist one record; when the sector is full, a fresh checkpoint in
-        the next sector carries everything instead."""
-        self.journal.put(rec, self._rotate)
 
     def _checkpoint_after(self, change):
         """Apply change() to the registers and write a STATE; on a flash
@@ -144,7 +132,7 @@ class Ledger(Registers):
     def flush(self):
         while self.pending:
             n = self.pending if self.pending < 255 else 255
-            self._append(R.energy(n))
+            self.journal.put(R.energy(n), self._rotate)
             if self.pending:  # a rotation persists everything at once
                 self.pending -= n
 
@@ -172,7 +160,7 @@ class Ledger(Registers):
             self._checkpoint_after(lambda: setattr(self, "synced", 1 if synced else 0))
         elif t - self._saved_time >= CLOCK_SAVE_S:
             self.flush()
-            self._append(R.clock(t))
+            self.journal.put(R.clock(t), self._rotate)
             self._saved_time = t
 
     def set_price(self, price):
@@ -181,24 +169,13 @@ class Ledger(Registers):
 
     def standing_charge(self, day, amount):
         """Debit the standing charge of `day` (days since 1970, local)."""
-        def change():
-            self.credit -= amount
-            self.standing_total += amount
-            self.standing_day = day
-        self._checkpoint_after(change)
+        self._checkpoint_after(lambda: self._apply_standing(day, amount))
 
     def new_month(self, key):
-        def change():
-            self.month_key = key
-            self.month_pulses = 0
-        self._checkpoint_after(change)
+        self._checkpoint_after(lambda: self._apply_month(key))
 
     def take_emergency(self, amount):
-        def change():
-            self.credit += amount
-            self.emergency += amount
-            self.emergency_given += amount
-        self._checkpoint_after(change)
+        self._checkpoint_after(lambda: self._apply_emergency(amount))
 
     def set_debt(self, debt):
         if not isinstance(debt, int) or not 0 <= debt <= 10 ** 12:
@@ -232,15 +209,10 @@ class Ledger(Registers):
         self._record_topup(0, d, 0, 0, vseq)
 
     def _record_topup(self, amount, d, to_em, to_debt, vseq):
-        self.flush()
-        snap = self._snapshot()
-        self._apply_topup(amount, d, to_em, to_debt)
-        self._vend_mark(vseq)
-        try:
-            self._append_state()     # a top-up is a checkpoint: it must survive damage
-        except OSError:
-            self._restore(snap)
-            raise
+        def change():
+            self._apply_topup(amount, d, to_em, to_debt)
+            self._vend_mark(vseq)
+        self._checkpoint_after(change)     # a checkpoint: it must survive damage
 
     def apply_token(self, kind, credit, count, used, debt_share_pct=0, debt_cap=0):
         """Apply an accepted OpenPAYGO token in one checkpoint: its credit

@@ -17,6 +17,7 @@
 import errno
 import select
 import struct
+import time
 
 IPPROTO_TCP, TCP_NODELAY = 6, 1   # the same numbers on Linux and lwIP
 MAX_PACKET = 4096                 # longer incoming packets end the connection
@@ -36,6 +37,7 @@ class Link:
         self.out = b""
         self.inp = b""
         self.received = False    # set by pump() whenever bytes arrive
+        self.last_rx = self.last_ping = 0     # ticks_ms of the last bytes in, last PINGREQ
         self.skip = 0            # bytes of an oversized PUBLISH still to throw away
         self.skip_pid = None     # its packet id, acknowledged once it is gone
         self.dropped = 0         # oversized messages thrown away
@@ -116,6 +118,18 @@ class Link:
                 self.inp += d
                 if not self.skip:
                     break
+
+    def keepalive(self, real_ms, interval_s):
+        """A PINGREQ every half interval; OSError once the broker has said
+        nothing for one and a half (a half-open connection shows as silence)."""
+        if self.received:
+            self.received = False
+            self.last_rx = real_ms
+        if time.ticks_diff(real_ms, self.last_ping) > interval_s * 500:
+            self.write(b"\xc0\0")
+            self.last_ping = real_ms
+        if time.ticks_diff(real_ms, self.last_rx) > interval_s * 1500:
+            raise OSError("broker silent")
 
     def packet_len(self):
         """Length of the whole MQTT packet at the head of the input, or 0."""

@@ -7,6 +7,11 @@ from firmware.tariff import flat_cost
 
 VEND_WINDOW = 32      # vend sequence numbers remembered below the highest
 
+# Registers that only ever grow: a record that would take one back is damage,
+# however well it checks (a second line of defence after the commit mark).
+MONOTONE = ("billed", "topups", "topup_count", "time_s", "standing_total",
+            "debt_recovered", "emergency_given", "emergency_repaid")
+
 
 class Rejected(Exception):
     """A request the ledger refused; nothing was changed."""
@@ -26,6 +31,13 @@ class Registers:
     def _values(self):
         return [getattr(self, n) for n in R.NAMES]
 
+    def _goes_back(self, values):
+        """A checkpoint would move a growing register back."""
+        for i, n in enumerate(R.NAMES):
+            if n in MONOTONE and values[i] < getattr(self, n):
+                return True
+        return False
+
     def _snapshot(self):
         return self._values(), list(self.refs)
 
@@ -41,6 +53,20 @@ class Registers:
         self.pulses += n
         self.month_pulses += n
         return debit
+
+    def _apply_standing(self, day, amount):
+        self.credit -= amount
+        self.standing_total += amount
+        self.standing_day = day
+
+    def _apply_month(self, key):
+        self.month_key = key
+        self.month_pulses = 0
+
+    def _apply_emergency(self, amount):
+        self.credit += amount
+        self.emergency += amount
+        self.emergency_given += amount
 
     def _apply_topup(self, amount, digest, to_emergency, to_debt):
         self.credit += amount - to_emergency - to_debt

@@ -47,7 +47,6 @@ class Sync:
         self.mac = Hmac(key)       # seals everything the meter publishes
         self.host, self.port = host, port
         self.user, self.password = user, password
-        self.telemetry_ms = telemetry_s * 1000
         self.outbox = outbox
         self.base = "meters/%s/" % meter_id
         self.client = None         # umqtt's MQTTClient
@@ -56,11 +55,10 @@ class Sync:
         self.addr = None           # the broker's address, resolved once
         self.next_try = None       # real ms of the next connection attempt
         self.backoff = BACKOFF_MIN_MS
-        self.next_tele = None      # meter ms of the next telemetry snapshot
         self.now_ms = 0            # the meter's clock in this poll (commands run in umqtt's callback)
-        self.delivery = Delivery(app, outbox)
+        self.delivery = Delivery(app, outbox, telemetry_s)
         self.pid = 0
-        self.last_rx = self.last_ping = self.started = 0
+        self.started = 0
         self.last_error = ""
         self.stats = {"connects": 0, "failures": 0, "sent": 0, "rejected": 0, "commands": 0,
                       "ignored": 0}
@@ -117,7 +115,7 @@ class Sync:
         c.set_last_will(self.base + "status", "offline", retain=True, qos=1)
         c.set_callback(self._on_message)
         self.client = c
-        self.started = self.last_rx = real_ms
+        self.started = real_ms
         try:
             c.connect(clean_session=False)
         except mqttlink.Pending:
@@ -137,7 +135,7 @@ class Sync:
             raise OSError("refused rc=%d" % r[3])
         self.online = True
         self.backoff = BACKOFF_MIN_MS
-        self.last_ping = real_ms
+        link.last_ping = link.last_rx = real_ms
         self.stats["connects"] += 1
         self.delivery.restart()
         self._error("", now_ms)
@@ -156,11 +154,7 @@ class Sync:
     def poll(self, now_ms, real_ms):
         """Do a bounded share of the sync work; never waits on the network.
         now_ms: the meter's clock; real_ms: time.ticks_ms() (it wraps)."""
-        if self.next_tele is None:
-            self.next_tele = now_ms
-        if now_ms >= self.next_tele:
-            self.next_tele = now_ms + self.telemetry_ms
-            self._snapshot(now_ms)
+        self.delivery.tick(now_ms)
         self.now_ms = now_ms
         self.desk.tick(now_ms)
         _, errors = mqtt_module()
@@ -187,9 +181,6 @@ class Sync:
         if c is None or link is None:
             return
         link.pump()
-        if link.received:
-            link.received = False
-            self.last_rx = real_ms
         if not self.online:
             self._connack(link, real_ms, now_ms)
             if not self.online:
@@ -216,12 +207,7 @@ class Sync:
         if len(link.out) > MAX_UNSENT:
             raise OSError("broker not reading")
         link.pump()
-        # keepalive; a half-open connection shows as silence
-        if time.ticks_diff(real_ms, self.last_ping) > KEEPALIVE_S * 500:
-            link.write(b"\xc0\0")
-            self.last_ping = real_ms
-        if time.ticks_diff(real_ms, self.last_rx) > KEEPALIVE_S * 1500:
-            raise OSError("broker silent")
+        link.keepalive(real_ms, KEEPALIVE_S)
 
     def _control(self, op, pkt):
         """An acknowledgement: PUBACK frees its message, SUBACK must grant."""
@@ -248,12 +234,6 @@ class Sync:
     def _reply(self, body):
         if body is not None and self.online:
             self._publish("reply", json.dumps(body), None, 0)
-
-    def _snapshot(self, now_ms):
-        a = self.app
-        st = a.status(now_ms)
-        self.outbox.add_telemetry(st["wall"], st["credit"], st["pulses"], st["power_w"],
-                                  st["relay"] == "closed", st["state"] or "ok")
 
 
 def from_settings(app, wifi, outbox):
