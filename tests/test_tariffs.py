@@ -9,6 +9,7 @@ PRE = """
 import json, sys
 sys.path.append("tests/mp")
 from world import world, hours, parse_iso
+from firmware.shellcore import CLOCK, TOPUP
 """
 
 MONDAY = 1795996800        # 2026-11-30T00:00:00Z, a Monday
@@ -177,7 +178,7 @@ sim, out = world("2026-11-30T10:00:00Z", load=2000, credit=100, price=2000,
                  settings={"reconnect": "auto", "relay_min_interval_s": 30})
 sim.advance(95000)                         # credit gone after 0.05 kWh (90 s): open
 t_open = out.kinds("relay")[-1]["t"]
-sim.topups = [[97000, 1000, "Q"]]
+sim.core.at(97000, TOPUP, (1000, "Q", None))
 sim.advance(160000)
 print(json.dumps({"relay": [(e["t"], e["relay"], e["reason"]) for e in out.kinds("relay")],
                   "t_open": t_open}))
@@ -242,13 +243,13 @@ billed_before = app.ledger.billed
 standing_before = app.ledger.standing_total
 # the time source returns: 3 days later than the meter thought
 t = app.clock.now(sim.clock.now_ms())
-sim.syncs = [[sim.clock.now_ms() + 1, t + 3 * 86400]]
+sim.core.at(sim.clock.now_ms() + 1, CLOCK, t + 3 * 86400)
 sim.advance(sim.clock.now_ms() + 2)
 fwd = (app.ledger.standing_total - standing_before, app.clock.synced,
        app.ledger.billed - billed_before)
 # a bad source says two hours earlier: logged, not followed
 t2 = app.clock.now(sim.clock.now_ms())
-sim.syncs = [[sim.clock.now_ms() + 1, t2 - 7200]]
+sim.core.at(sim.clock.now_ms() + 1, CLOCK, t2 - 7200)
 sim.advance(sim.clock.now_ms() + 2)
 held = app.clock.now(sim.clock.now_ms())
 sim.advance(sim.clock.now_ms() + 3600 * 1000)

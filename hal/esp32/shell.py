@@ -1,7 +1,8 @@
-# The device's main loop: the ESP32 counterpart of hal/sim/run.py. One
-# cooperative loop: metering every turn, the time source, the console's bytes
-# as they come (never waiting for them), the MQTT sync's share (which never
-# waits on the network), the button, the watchdog.
+# The device's main loop: the ESP32 counterpart of hal/sim/run.py, on the
+# same shell core (firmware/shellcore.py). Each turn: the watchdog, what the
+# drivers saw (the time source's answer, a button press) into the core's
+# queue, metering and those inputs, the MQTT sync's share (which never waits
+# on the network), the console's bytes as they come (never waiting for them).
 # Keyboard interrupt is off: only a technician's `repl` command ends the loop,
 # and it does so through a reset into maintenance mode: an ESP32 watchdog
 # cannot be stopped, so a REPL reached with it armed would be reset within
@@ -17,6 +18,7 @@ import micropython
 from firmware.app import MeterApp
 from firmware.commands import Commands
 from firmware.console import Console
+from firmware.shellcore import BUTTON, CLOCK, ShellCore
 
 TURN_MS = 20
 WDT_MS = 8000         # a hang reboots the meter; the ledger makes that harmless
@@ -45,7 +47,7 @@ def run(board, hal, sync_factory=None):
     app = MeterApp(board, hal, lambda ev, t: None, 0)
     console = Console(Commands(app), sys.stdout.write, 0, echo=True)
     console.start()
-    sync = sync_factory(app) if sync_factory else None
+    core = ShellCore(app, console, sync_factory(app) if sync_factory else None)
     # bytes, not text: a text stream decodes UTF-8 and would wait for (or
     # choke on) the rest of a character that a stray byte began
     stdin = getattr(sys.stdin, "buffer", sys.stdin)
@@ -58,27 +60,23 @@ def run(board, hal, sync_factory=None):
             t = time.ticks_ms()
             elapsed += time.ticks_diff(t, t0)
             t0 = t
-            app.step(elapsed)
             wall = hal.time_source.poll()
             if wall is not None:
-                app.sync_clock(wall, elapsed)
+                core.at(elapsed, CLOCK, wall)
             if hal.button.pressed():
-                app.button(elapsed)
-            if sync is not None:
-                sync.poll(elapsed, t)
-                if sync.action == "reboot":   # a signed `reboot` from the head-end
-                    app.ledger.flush()
-                    machine.reset()
+                core.at(elapsed, BUTTON)
+            core.step(elapsed)
+            action = core.network(elapsed, t)     # "reboot": a signed command asked
             console.tick(elapsed)
             for _ in range(CONSOLE_BYTES):
-                if not poll.poll(0):
+                if action or not poll.poll(0):
                     break
-                console.feed(stdin.read(1), elapsed)
-                if console.action in ("reboot", "repl"):
-                    app.ledger.flush()
-                    if console.action == "repl":
-                        machine.RTC().memory(MAINTENANCE)
-                    machine.reset()
+                action = core.console_byte(stdin.read(1), elapsed)
+            if action in ("reboot", "repl"):
+                app.ledger.flush()
+                if action == "repl":
+                    machine.RTC().memory(MAINTENANCE)
+                machine.reset()
             poll.poll(TURN_MS)    # the turn's rest, ended early by a console byte
     finally:
         micropython.kbd_intr(3)

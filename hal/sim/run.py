@@ -17,10 +17,11 @@ from firmware.app import MeterApp
 from firmware.calendar import format_iso
 from firmware.commands import Commands
 from firmware.console import Console
-from firmware.ledger import LedgerFault, Rejected
+from firmware.ledger import LedgerFault
 from firmware.outbox import Outbox
 from firmware.ring import RingFault
 from firmware.schema import PROVISIONED
+from firmware.shellcore import BUTTON, CLOCK, KEYS, TOPUP, ShellCore
 from firmware.meter import mwh
 from hal.sim.flash import PowerCut
 from hal.sim.pulses import LoadProfile, parse_profile_csv
@@ -127,16 +128,19 @@ class Sim:
             cfg.get("cut_after_writes", 0), cfg.get("cut_erases", False),
             imp_per_kwh=self.board.IMP_PER_KWH)
         self.clock = self.hal.clock
-        # [t_ms, amount, ref(, vend seq)], in time order, ties as given
-        # (MicroPython's sort is not stable: the index breaks ties)
-        tu = cfg.get("topups", [])
-        self.topups = [tu[i] for i in sorted(range(len(tu)), key=lambda i: (tu[i][0], i))]
-        self.buttons = sorted(cfg.get("buttons", []))  # t_ms
-        self.keys = sorted(cfg.get("keys", []))        # [t_ms, digits] typed on the keypad
-        self.syncs = sorted(cfg.get("syncs", []))      # [t_ms, wall_s]
-        # The time source (NTP on a device): wall seconds at virtual time 0,
-        # or None when the meter has none and runs on its billing clock alone.
-        self.wall0 = cfg.get("start")
+        # Scheduled inputs, into the shell core's one queue (same-time ones
+        # in the order given). wall0 is the time source (NTP on a device): wall
+        # seconds at virtual time 0, or None when the meter has none and runs
+        # on its billing clock alone.
+        self.core = core = ShellCore(None, wall0=cfg.get("start"))   # the app: at boot
+        for t, wall in cfg.get("syncs", []):
+            core.at(t, CLOCK, wall)
+        for q in cfg.get("topups", []):            # [t_ms, amount, ref(, vend seq)]
+            core.at(q[0], TOPUP, (q[1], q[2], q[3] if len(q) > 3 else None))
+        for t, digits in cfg.get("keys", []):      # typed on the keypad
+            core.at(t, KEYS, digits)
+        for t in cfg.get("buttons", []):
+            core.at(t, BUTTON)
         self.report_ms = cfg.get("report_ms", 900000)
         self.next_report = self.report_ms
         self.app = None
@@ -146,15 +150,13 @@ class Sim:
         self.max_stall_ms = 0
         self.hal.wifi.outages = cfg.get("wifi_outages", [])
 
-    def wall(self, now_ms):
-        return None if self.wall0 is None else self.wall0 + now_ms // 1000
-
     def boot(self):
         """Power on (or reboot): the firmware starts again from flash."""
         first = self.app is None
         now = self.clock.now_ms()
-        self.app = MeterApp(self.board, self.hal, self.out.event, now,
-                            self.cfg.get("credit"), self.cfg.get("price"), self.wall(now))
+        self.app = self.core.app = MeterApp(
+            self.board, self.hal, self.out.event, now, self.cfg.get("credit"),
+            self.cfg.get("price"), self.core.wall(now))
         if self.boot_pulses is None:
             self.boot_pulses = self.app.ledger.pulses
             self.hal.pulses.pulses = 0
@@ -204,70 +206,35 @@ class Sim:
             if self.outbox is None:
                 self.outbox = Outbox(self.hal.outbox_flash)
             self.sync = from_settings(app, self.hal.wifi, self.outbox)
+        self.core.sync = self.sync
 
     def poll_network(self):
         """The sync's share of the loop; the longest a call took is reported."""
-        if self.sync is None:
-            return
         t = time.ticks_ms()
-        self.sync.poll(self.clock.now_ms(), t)
+        action = self.core.network(self.clock.now_ms(), t)
         took = time.ticks_diff(time.ticks_ms(), t)
         if took > self.max_stall_ms:
             self.max_stall_ms = took
-        if self.sync.action == "reboot":      # a signed `reboot` from the head-end
+        if action == "reboot":      # a signed `reboot` from the head-end
             self.sync.disconnect()
             self.app.ledger.flush()
             self.boot()
 
     def advance(self, until):
         """Run virtual time forward to `until`, stopping at every pulse,
-        scheduled top-up and report so that each is handled on time."""
-        clock = self.clock
+        queued input and report so that each is handled on time."""
+        clock, core = self.clock, self.core
         while clock.now_ms() < until:
-            app = self.app
-            now = clock.now_ms()
-            nxt = min(until, app.next_wake(now))
+            nxt = min(until, core.wake(clock.now_ms()))
             p = self.hal.pulses.next_pulse_ms(nxt)
             if p is not None and p < nxt:
                 nxt = p
-            for q in (self.topups, self.syncs):
-                if q and q[0][0] < nxt:
-                    nxt = max(q[0][0], now)
-            if self.buttons and self.buttons[0] < nxt:
-                nxt = max(self.buttons[0], now)
-            if self.keys and self.keys[0][0] < nxt:
-                nxt = max(self.keys[0][0], now)
             if self.report_ms and self.next_report < nxt:
                 nxt = self.next_report
             clock.set(nxt)
-            app.step(nxt)
-            while self.syncs and self.syncs[0][0] <= nxt:
-                t, wall = self.syncs.pop(0)
-                self.wall0 = wall - nxt // 1000   # the source now says this
-                app.sync_clock(wall, nxt)
-            while self.topups and self.topups[0][0] <= nxt:
-                q = self.topups.pop(0)
-                amount, ref, vseq = q[1], q[2], q[3] if len(q) > 3 else None
-                try:
-                    app.topup(ref, amount, nxt, vseq)
-                except Rejected:
-                    pass  # reported as an event by the app
-            while self.keys and self.keys[0][0] <= nxt:
-                # the keypad: digits then '#' enter a token; its button key is
-                # the customer's button
-                digits = self.keys.pop(0)[1]
-                if digits == "button":
-                    app.button(nxt)
-                    continue
-                try:
-                    app.enter_token(digits, nxt)
-                except ValueError:
-                    pass   # reported as an event by the app
-            while self.buttons and self.buttons[0] <= nxt:
-                self.buttons.pop(0)
-                app.button(nxt)
+            core.step(nxt)
             if self.report_ms and nxt >= self.next_report:
-                self.out.status(app.status(nxt), nxt)
+                self.out.status(self.app.status(nxt), nxt)
                 self.next_report += self.report_ms
 
     def final(self):
@@ -335,7 +302,8 @@ def run_console(sim):
     # REPL past the PIN; only the `repl` command leaves the firmware.
     micropython.kbd_intr(-1)
     rt = RealTime(sim.cfg.get("speed", 1))
-    console = Console(Commands(sim.app), sys.stdout.write, 0, echo=saved is not None)
+    console = sim.core.console = Console(Commands(sim.app), sys.stdout.write, 0,
+                                         echo=saved is not None)
     console.start()
     poll = select.poll()
     poll.register(sys.stdin, select.POLLIN)
@@ -351,14 +319,14 @@ def run_console(sim):
             b = stdin.read(1)
             if not b or (saved is not None and b == b"\x04"):
                 return
-            console.feed(b, sim.clock.now_ms())
-            if console.action == "repl":
+            action = sim.core.console_byte(b, sim.clock.now_ms())
+            if action == "repl":
                 return
-            if console.action == "reboot":
+            if action == "reboot":
                 sim.app.ledger.flush()
                 sim.boot()
-                console = Console(Commands(sim.app), sys.stdout.write,
-                                  sim.clock.now_ms(), echo=saved is not None)
+                console = sim.core.console = Console(Commands(sim.app), sys.stdout.write,
+                                                     sim.clock.now_ms(), echo=saved is not None)
                 console.start()
     finally:
         micropython.kbd_intr(3)
