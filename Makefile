@@ -8,7 +8,7 @@ ARGS ?= --console --load 1000
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup sim test typecheck bench deploy clean stop-broker
+.PHONY: setup sim test typecheck lint bench deploy clean stop-broker
 
 setup: $(STAMP)
 
@@ -39,7 +39,12 @@ typecheck: setup
 	MYPYPATH=$(VENV)/esp32-stubs $(PY) -m mypy --config-file tools/mypy-esp32.ini \
 		--custom-typeshed-dir $(VENV)/esp32-stubs --cache-dir build/mypy-cache $(DEVICE_CODE)
 
-test: setup typecheck
+# undefined and unused names everywhere, tests/mp's MicroPython programs included
+lint: setup
+	$(PY) -m ruff check -q --select F,E9 --exclude boards/manifest.py \
+		firmware hal boards tools tests main.py
+
+test: setup typecheck lint
 	$(PY) -m pytest -q tests
 
 # make deploy PORT=/dev/ttyUSB0 BOARD=esp32_devkit_bl0937 SECRETS=build/m.secrets.json \

@@ -16,16 +16,14 @@ MP_DIR = ROOT / "tests" / "mp"
 
 
 def run_mp(script, *args, heap=None, timeout=300, check=True, env=None):
-    """Run a MicroPython script (a path, or code text) and return the result."""
-    path = Path(script) if not isinstance(script, str) or "\n" not in script else None
-    if path is None:
-        tmp = ROOT / "build" / "mp_snippets"
-        tmp.mkdir(parents=True, exist_ok=True)
-        path = tmp / ("snippet_%d.py" % (abs(hash(script)) % 10**12))
-        path.write_text(script)
+    """Run a MicroPython program (a file under tests/mp: linted, compiled by
+    tests/test_device_build.py, tracebacks point into it) and return the result."""
+    path = Path(script)
+    assert path.exists(), "no MicroPython program %s" % path
     e = mp.env()
     if env:
         e.update(env)
+    e["MICROPYPATH"] += ":" + str(MP_DIR)     # the helpers in tests/mp (world, ledgerkit)
     r = subprocess.run(mp.argv(path, *args, heap=heap), env=e, capture_output=True,
                        text=True, timeout=timeout)
     if check and r.returncode != 0:

@@ -2,6 +2,7 @@
 heap the size an ESP32 can spare."""
 
 import json
+import subprocess
 
 import pytest
 
@@ -34,6 +35,18 @@ def test_every_device_module_compiles(mpy_dir):
 
 def test_every_device_module_compiles_for_the_esp32(tmp_path):
     build(tmp_path, extra=("-march=xtensawin",))
+
+
+def test_every_micropython_test_program_compiles(tmp_path):
+    """The programs the tests run inside MicroPython (tests/mp) are real
+    files: mpy-cross refuses a syntax MicroPython lacks before a test does."""
+    progs = sorted((mp.ROOT / "tests" / "mp").rglob("*.py"))
+    assert len(progs) >= 40
+    for p in progs:
+        out = tmp_path / (p.stem + ".mpy")
+        r = subprocess.run([mp.mpy_cross(), "-o", str(out), str(p)], capture_output=True,
+                           text=True)
+        assert r.returncode == 0 and out.exists(), (p, r.stderr)
 
 
 def test_a_simulated_day_runs_compiled_in_a_small_heap(mpy_dir, tmp_path):

@@ -209,16 +209,7 @@ def test_an_image_of_the_first_layout_is_the_same_meter(tmp_path):
     boots as the same meter and grows only when the new partitions are written."""
     from conftest import mp_json
     img = tmp_path / "old.img"
-    mp_json("""
-import json, sys
-from hal.sim.flash import SimFlash
-from firmware.ledger import Ledger
-f = SimFlash(sys.argv[1], 4096, 16)
-lg = Ledger(f, 1600, 2000, 4321)
-lg.consume(7)
-f.close()
-print(json.dumps({"ok": 1}))
-""", img)
+    mp_json("tests/mp/sim/image_first_layout.py", img)
     assert img.stat().st_size == 65536
     r = run_sim("--flash", img, "--hours", 0.01, "--json")
     assert r.rc == 0, r.stderr

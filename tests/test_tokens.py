@@ -290,36 +290,7 @@ def test_a_wrong_token_cut_by_a_power_cut_is_counted_or_never_looked_at(tmp_path
     cutting the power at any write of an attempt cannot make a guess free:
     after the reboot, a token that was decoded is on the wrong-token count."""
     key = "a1b2c3d4e5f60718293a4b5c6d7e8f90"
-    r = mp_json("""
-import json, sys
-sys.path.append("tests/mp")
-from world import world
-from firmware import token as T
-from hal.sim.flash import PowerCut
-decoded = []
-real = T.decode
-def spy(*a):
-    decoded.append(1)
-    return real(*a)
-T.decode = spy
-out = []
-for k in range(1, 8):
-    sim, _ = world(None, credit=0, settings={"token_key": "%s"})
-    f = sim.hal.chip
-    del decoded[:]
-    f.cut_after_writes = f._ops + k          # the k-th write of the attempt
-    try:
-        sim.app.enter_token("123456789", 0)
-        cut = False
-    except ValueError:
-        cut = False
-    except PowerCut:
-        cut = True
-    f.cut_after_writes = 0
-    sim.boot()
-    out.append([k, cut, len(decoded), sim.app.ledger.tok_fails])
-print(json.dumps(out))
-""" % key)
+    r = mp_json("tests/mp/tokens/wrong_token_power_cut.py", key)
     assert any(cut for _, cut, _, _ in r), r
     for k, cut, decoded, fails in r:
         assert not decoded or fails >= 1, r       # looked at => counted
