@@ -12,7 +12,7 @@ from firmware.schema import parse as parse_setting
 CONFIRM_MS = 60000
 
 
-def topup(a, s, args, now):
+def topup(a, ses, args, now):
     if len(args) not in (2, 3):
         return err("usage: topup AMOUNT REF [VEND_SEQ]")
     amount = _int(args[0], "AMOUNT", 1, 0xFFFFFFFF)
@@ -21,7 +21,7 @@ def topup(a, s, args, now):
     return Result(["credit=%d" % credit])
 
 
-def cancel(a, s, args, now):
+def cancel(a, ses, args, now):
     if len(args) not in (1, 2):
         return err("usage: cancel REF [VEND_SEQ]")
     vseq = _int(args[1], "VEND_SEQ", 1, 0xFFFFFFFF) if len(args) == 2 else None
@@ -29,7 +29,7 @@ def cancel(a, s, args, now):
     return Result(["cancelled=" + args[0]])
 
 
-def setting(a, s, args, now):
+def setting(a, ses, args, now):
     if len(args) != 2:
         return err("usage: set KEY VALUE")
     key, text = args[0].lower(), args[1]
@@ -53,11 +53,11 @@ def setting(a, s, args, now):
     return Result(["%s=%s" % (key, "***" if key in SECRETS else value)])
 
 
-def clear(a, s, args, now):
+def clear(a, ses, args, now):
     return Result(["cleared=" + a.events.clear_alarms(now)])
 
 
-def selftest(a, s, args, now):
+def selftest(a, ses, args, now):
     lines, failed = [], []
 
     def check(name, fn):
@@ -82,30 +82,30 @@ def selftest(a, s, args, now):
     return Result(lines)
 
 
-def reboot(a, s, args, now):
+def reboot(a, ses, args, now):
     a.ledger.flush()
     a.emit({"event": "reboot"}, now)
     return Result(["rebooting"], action="reboot")
 
 
-def factory_reset(a, s, args, now):
+def factory_reset(a, ses, args, now):
     """Two steps: without a code, a code is issued; the same command with
     that code within a minute resets. Credit and energy are kept: they
     are the tenant's, not configuration."""
     if not args:
         code = "%04d" % (int.from_bytes(os.urandom(2), "little") % 10000)
-        s.confirm = (code, now + CONFIRM_MS)
+        ses.confirm = (code, now + CONFIRM_MS)
         return Result(["confirm within 60 s with: factory-reset " + code])
-    pending, s.confirm = s.confirm, None
+    pending, ses.confirm = ses.confirm, None
     if pending is None or now > pending[1] or args[0] != pending[0]:
         return err("wrong or expired confirmation code; nothing reset")
     a.factory_reset(now)
-    s.level = ANYONE
+    ses.level = ANYONE
     return Result(["settings reset; PIN removed; credit and energy kept"])
 
 
-def repl(a, s, args, now):
-    if s.level == HEADEND:
+def repl(a, ses, args, now):
+    if ses.level == HEADEND:
         return err("the REPL is only for a technician at the meter")
     a.ledger.flush()
     a.emit({"event": "repl"}, now)

@@ -14,7 +14,7 @@ from firmware.schema import CONFIG_KEYS, SECRETS, whole as _int
 MAX_LOG = 100
 
 
-def status(a, s, args, now):
+def status(a, ses, args, now):
     lg = a.ledger
     st = a.status(now)
     state = a.credit_state
@@ -39,23 +39,23 @@ def status(a, s, args, now):
         "clock=" + ("synced" if a.clock.synced else "unsynced"),
         "alarms=" + (",".join(a.events.alarms) or "none"),
         "pin=" + ("set" if a.auth.has_pin() else "unset"),
-        "session=" + LEVEL_NAMES[s.level],
+        "session=" + LEVEL_NAMES[ses.level],
         "uptime_s=%d" % ((now - a.boot_ms) // 1000),
         "events=%d" % a.log.seq,
     ] + ([] if a.sync is None else
          ["mqtt=" + a.sync.state(), "mqtt_error=" + (a.sync.last_error or "none")]))
 
 
-def energy(a, s, args, now):
+def energy(a, ses, args, now):
     lg = a.ledger
     return Result(["energy_wh=" + wh_text(lg.pulses, lg.imp)])
 
 
-def credit(a, s, args, now):
+def credit(a, ses, args, now):
     return Result(["credit=%d" % a.ledger.credit])
 
 
-def relay(a, s, args, now):
+def relay(a, ses, args, now):
     if args:
         if len(args) != 1 or args[0] not in ("open", "close", "auto", "reset"):
             return err("usage: relay [open|close|auto|reset]")
@@ -68,7 +68,7 @@ def relay(a, s, args, now):
                    "relay_mode=" + a.settings.get("relay_mode")])
 
 
-def tariff(a, s, args, now):
+def tariff(a, ses, args, now):
     if args:
         if args[0] != "set" or len(args) < 2:
             return err("usage: tariff [set JSON]")
@@ -85,7 +85,7 @@ def tariff(a, s, args, now):
     return Result(lines)
 
 
-def time(a, s, args, now):
+def time(a, ses, args, now):
     if args:
         if args[0] != "set" or len(args) != 2:
             return err("usage: time [set ISO-TIME]")
@@ -95,7 +95,7 @@ def time(a, s, args, now):
                    "clock=" + ("synced" if a.clock.synced else "unsynced")])
 
 
-def token(a, s, args, now):
+def token(a, ses, args, now):
     if not args:
         return err("usage: token DIGITS (groups separated by spaces or dashes are fine)")
     kind, credit = a.enter_token("".join(args), now)
@@ -104,7 +104,7 @@ def token(a, s, args, now):
                    "payg=" + ("off" if lg.payg_off else "on")])
 
 
-def button(a, s, args, now):
+def button(a, ses, args, now):
     what = a.button(now)
     if what is None:
         return err("the button has nothing to do now (relay %s)" % a.relay.state)
@@ -114,12 +114,12 @@ def button(a, s, args, now):
                    ("closed" if a.relay.closed else "open")])
 
 
-def emergency(a, s, args, now):
+def emergency(a, ses, args, now):
     credit = a.take_emergency(now)
     return Result(["credit=%d" % credit, "emergency=%d" % a.ledger.emergency])
 
 
-def config(a, s, args, now):
+def config(a, ses, args, now):
     lines = ["imp_per_kwh=%d" % a.ledger.imp]
     for k in CONFIG_KEYS:
         v = a.settings.get(k)
@@ -131,7 +131,7 @@ def config(a, s, args, now):
     return Result(lines)
 
 
-def log(a, s, args, now):
+def log(a, ses, args, now):
     if len(args) > 1:
         return err("usage: log [N]")
     n = _int(args[0], "N", 1, MAX_LOG) if args else 10
@@ -140,28 +140,28 @@ def log(a, s, args, now):
                    for e in a.log.last(n)])
 
 
-def alarms(a, s, args, now):
+def alarms(a, ses, args, now):
     return Result(["alarms=" + (",".join(a.events.alarms) or "none")])
 
 
-def login(a, s, args, now):
+def login(a, ses, args, now):
     if len(args) != 1:
         return err("usage: login PIN")
     why = a.auth.check(args[0], now)
     if why is not None:
-        s.level = ANYONE   # a failed login ends any session on this line
+        ses.level = ANYONE   # a failed login ends any session on this line
         kind = "lockout" if "locked" in why else "login_failed"
         a.emit({"event": kind, "value": a.auth.failures()}, now)
         if kind == "lockout":
             a.alarm("lockout", now)
         return err(why)
-    s.level = TECHNICIAN
+    ses.level = TECHNICIAN
     a.emit({"event": "login"}, now)
     return Result(["session=technician"])
 
 
-def logout(a, s, args, now):
-    if s.level >= TECHNICIAN:
+def logout(a, ses, args, now):
+    if ses.level >= TECHNICIAN:
         a.emit({"event": "logout", "detail": "user"}, now)
-    s.level = ANYONE
+    ses.level = ANYONE
     return Result(["session=anyone"])

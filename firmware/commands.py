@@ -75,7 +75,7 @@ class Commands:
         except (ValueError, Rejected) as e:
             return err(str(e))
 
-    def help(self, a, s, args, now):
+    def help(self, a, ses, args, now):
         lines = []
         for spec in self.specs:
             tag = " (technician)" if spec[1] == TECHNICIAN else ""

@@ -58,10 +58,10 @@ class Console:
 
     def tick(self, now_ms):
         """Idle timeout: a technician session ends by itself."""
-        s = self.session
+        ses = self.session
         idle = self.cmds.app.settings.get("idle_timeout_s") * 1000
-        if s.level >= TECHNICIAN and now_ms - s.last_ms > idle:
-            s.level = ANYONE
+        if ses.level >= TECHNICIAN and now_ms - ses.last_ms > idle:
+            ses.level = ANYONE
             self.cmds.app.emit({"event": "logout", "detail": "idle"}, now_ms)
 
     def _end_line(self, now_ms):
