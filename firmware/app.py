@@ -5,14 +5,13 @@
 
 from firmware.auth import Auth
 from firmware.billclock import BillingClock
-from firmware.billing import Billing
-from firmware.events import Events
+from firmware.billing import Billing, BillingCalendar
+from firmware.eventlog import Events
 from firmware.ledger import Ledger, Rejected
 from firmware.meter import mwh
 from firmware.relay import AUTO, BOOT, CLOCK, CREDIT, TOPUP
 from firmware.schema import KEEP_ON_RESET, defaults
 from firmware.settings import Settings
-from firmware.standing import BillingCalendar
 from firmware.supply import Supply
 from firmware.tokendesk import TokenDesk
 
@@ -73,7 +72,7 @@ class MeterApp:
         return self.supply.state
 
     def sync_clock(self, wall_s, now_ms, decide=True):
-        """A time source says it is wall_s (firmware/standing.py)."""
+        """A time source says it is wall_s (BillingCalendar, firmware/billing.py)."""
         delta = self.calendar.synced(wall_s, now_ms)
         if decide:
             self.supply.decide(CLOCK, now_ms)
