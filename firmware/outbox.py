@@ -55,23 +55,33 @@ class Outbox:
         self.acked_event = 0
         self.acked_tele = 0
         self.tseq = 0
-        if self.journal.boot(self._see) != NEW:
+        # boot reads the newest sector's records through _see; older sectors
+        # only when that one holds no telemetry
+        if self.journal.boot(self._see) != NEW and not self.tseq:
             self._scan()
+        if self.tseq < self.acked_tele:
+            self.tseq = self.acked_tele     # never number a snapshot the broker took
 
-    def _see(self, tag, v, first):
+    def _see(self, tag, v, first=False):
+        """Every sector opens with the cursor carried over and seqs grow in
+        writing order: the newest sector holds the newest of both."""
+        if tag == TAG_CURSOR:
+            if v[0] >= self.acked_event and v[1] >= self.acked_tele:
+                self.acked_event, self.acked_tele = v
+        elif v[0] > self.tseq:
+            self.tseq = v[0]
         return True
 
     def _scan(self):
-        """Read every sector once at boot: the newest cursor and telemetry seq."""
+        """Back from the newest sector until one holds telemetry: one or two
+        sectors in practice, whatever the meter's age."""
         j = self.journal
         try:
             for _, sec in j.heads():
                 for _, tag, v in j.records(sec, parse):
-                    if tag == TAG_CURSOR:
-                        if v[0] >= self.acked_event and v[1] >= self.acked_tele:
-                            self.acked_event, self.acked_tele = v
-                    elif v[0] > self.tseq:
-                        self.tseq = v[0]
+                    self._see(tag, v)
+                if self.tseq:
+                    break
         finally:
             j.release()
 

@@ -137,6 +137,11 @@ def main():
          "%d us, %d bytes read" % (boot["old_us"], boot["old_bytes"])),
         ("Boot, worst case: current sector full of 1-pulse records",
          "%d us, %d bytes read" % (boot["full_us"], boot["full_bytes"])),
+        ("Boot, ledger + outbox: ten years old / new (ratio of times)",
+         "%.2f (ledger %d / %d us, outbox %d / %d us, %d / %d bytes)" % (
+             (boot["old_us"] + boot["outbox_old_us"]) / (boot["fresh_us"] + boot["outbox_fresh_us"]),
+             boot["old_us"], boot["fresh_us"], boot["outbox_old_us"], boot["outbox_fresh_us"],
+             boot["outbox_old_bytes"], boot["outbox_fresh_bytes"])),
         ("One billing step (a pulse through meter, tariff, ledger, policy, relay), flat",
          "%.1f us" % step["flat"]),
         ("One billing step, time-of-use", "%.1f us" % step["tou"]),

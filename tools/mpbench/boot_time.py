@@ -5,14 +5,15 @@ import sys
 import time
 
 from firmware.ledger import Ledger
+from firmware.outbox import Outbox
 from hal.sim.flash import SimFlash
 
 
-def boot_cost(f, rounds=30):
+def boot_cost(f, rounds=30, store=Ledger):
     f.bytes_read = 0
     t = time.ticks_us()
     for _ in range(rounds):
-        Ledger(f)
+        store(f)
     return time.ticks_diff(time.ticks_us(), t) // rounds, f.bytes_read // rounds
 
 
@@ -42,6 +43,19 @@ lg2 = Ledger(g, 1600, 2000, 10 ** 12)
 while lg2.journal.tail + 8 < lg2.journal.bs:
     lg2.consume(1)
 full_us, full_bytes = boot_cost(g)
-print(json.dumps({"fresh_us": fresh_us, "fresh_bytes": fresh_bytes, "old_us": old_us,
+# The MQTT outbox (4 x 4 KiB), new and after years of telemetry (its ring
+# wrapped many times), cursor saves between.
+o = SimFlash(None, 4096, 4)
+ob = Outbox(o)
+ob.add_telemetry(1, 1000, 1, 0, True, "ok")
+ob_fresh = boot_cost(o, store=Outbox)
+for i in range(2, 5000):
+    ob.add_telemetry(i, 1000, i, 0, True, "ok")
+    if i % 7 == 0:
+        ob.save_cursor(i // 2, i - 3)
+ob_old = boot_cost(o, store=Outbox)
+print(json.dumps({"outbox_fresh_us": ob_fresh[0], "outbox_fresh_bytes": ob_fresh[1],
+                  "outbox_old_us": ob_old[0], "outbox_old_bytes": ob_old[1],
+                  "fresh_us": fresh_us, "fresh_bytes": fresh_bytes, "old_us": old_us,
                   "old_bytes": old_bytes, "pulses": lg.pulses, "rotations": sum(f.erases),
                   "full_us": full_us, "full_bytes": full_bytes}))
