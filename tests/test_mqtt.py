@@ -201,6 +201,17 @@ def test_reboot_while_offline_delivers_queued_events(broker, tmp_path):
     assert sorted(set(seqs)) == list(range(1, r2.last["events"] + 1))
 
 
+def test_telemetry_keeps_its_cadence_offline_and_fast(broker, tmp_path):
+    """A snapshot every telemetry_s of meter time, online or not, at any
+    --speed: the shell sleeps until the next thing due, and a snapshot is one
+    of those things (an event-driven shell that forgot it queued 25 where 36
+    were due)."""
+    _, sec = provision(broker.addr, tmp_path)
+    r = finish(start_sim("--broker", "127.0.0.1:9", "--secrets", sec, "--hours", 0.1,
+                         "--speed", 60, "--set", "telemetry_s=10", "--json"))
+    assert 36 <= r.last["telemetry_seq"] <= 37, r.last       # 360 s of meter time
+
+
 def test_silent_broker_does_not_delay_the_relay_cut(tmp_path):
     """A TCP listener that accepts and never answers: the meter must still
     cut the supply on the pulse that exhausts the credit."""

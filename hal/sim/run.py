@@ -220,17 +220,23 @@ class Sim:
             self.app.ledger.flush()
             self.boot()
 
+    def next_event(self, now, horizon):
+        """The next virtual time anything can happen, at most horizon: the
+        meter's next wake or queued input, the next pulse, the next report."""
+        nxt = min(horizon, self.core.wake(now))
+        p = self.hal.pulses.next_pulse_ms(nxt)
+        if p is not None and p < nxt:
+            nxt = p
+        if self.report_ms and self.next_report < nxt:
+            nxt = self.next_report
+        return nxt
+
     def advance(self, until):
         """Run virtual time forward to `until`, stopping at every pulse,
         queued input and report so that each is handled on time."""
         clock, core = self.clock, self.core
         while clock.now_ms() < until:
-            nxt = min(until, core.wake(clock.now_ms()))
-            p = self.hal.pulses.next_pulse_ms(nxt)
-            if p is not None and p < nxt:
-                nxt = p
-            if self.report_ms and self.next_report < nxt:
-                nxt = self.next_report
+            nxt = self.next_event(clock.now_ms(), until)
             clock.set(nxt)
             core.step(nxt)
             if self.report_ms and nxt >= self.next_report:
@@ -249,7 +255,8 @@ class Sim:
             wh = mwh(p, self.board.IMP_PER_KWH) / 1000
         extra = {}
         if self.sync is not None:
-            extra = {"mqtt": self.sync.stats, "max_sync_ms": self.max_stall_ms}
+            extra = {"mqtt": self.sync.stats, "max_sync_ms": self.max_stall_ms,
+                     "telemetry_seq": self.outbox.tseq}
         extra.update({"true_pulses": p, "true_energy_wh": wh,
                       "events": self.app.log.seq if self.app else 0,
                 "flash_writes": f.writes, "flash_bytes_written": f.bytes_written,
@@ -272,10 +279,60 @@ class RealTime:
         return int(self.elapsed * self.speed)
 
 
+class Waiter:
+    """How the simulator waits in real time: until the next thing can happen
+    (the meter's next wake, pulse or report, in real ms at the chosen speed),
+    a console byte, or the broker's socket turning readable. Never a busy
+    loop: on this port time.sleep_ms(20) wakes 32 times, poll() once."""
+
+    MAX_MS = 1000          # the status line, keepalive and backoff need no finer
+    BUSY_MS = 20           # while a connection opens or output is pending
+
+    def __init__(self, sim, rt, stdin=None):
+        self.sim = sim
+        self.rt = rt
+        self.poll = select.poll()
+        if stdin is not None:
+            self.poll.register(stdin, select.POLLIN)
+        self.sock = None
+        self.inp_seen = 0          # bytes buffered in the link at the last wait
+
+    def wait(self):
+        sim = self.sim
+        v = sim.clock.now_ms()
+        speed = self.rt.speed
+        nxt = sim.next_event(v, v + int(self.MAX_MS * speed))
+        sync = sim.sync
+        if sync is not None and sync.delivery.next_tele is not None:
+            nxt = min(nxt, max(v, sync.delivery.next_tele))    # a telemetry snapshot is due
+        ms = (nxt - v) / speed
+        link = sync.link if sync is not None else None
+        sock = link.s if link is not None else None
+        if sock is not self.sock:
+            if self.sock is not None:
+                try:
+                    self.poll.unregister(self.sock)
+                except (OSError, ValueError, KeyError):
+                    pass      # closed with its connection
+            if sock is not None:
+                self.poll.register(sock, select.POLLIN)
+            self.sock = sock
+        n = len(link.inp) if link is not None else 0
+        if n and n != self.inp_seen:
+            ms = 0          # bytes the link took in after the sync's turn: no socket event comes
+        elif link is not None and (n or link.out or not sync.connected()):
+            ms = min(ms, self.BUSY_MS)      # a part of a packet, output, a connection opening
+        elif sync is not None and link is None:
+            ms = min(ms, self.MAX_MS // 4)     # a retry after backoff is due in time
+        self.inp_seen = n
+        self.poll.poll(max(0, int(ms)))
+
+
 def run_status(sim, out, end=None):
     """Real time (K times faster with --speed) with a live status line, until
     Ctrl-C or, when end is given, until virtual time reaches it."""
     rt = RealTime(sim.cfg.get("speed", 1))
+    waiter = Waiter(sim, rt)
     try:
         while end is None or sim.clock.now_ms() < end:
             now = rt.now()
@@ -283,7 +340,8 @@ def run_status(sim, out, end=None):
             sim.poll_network()
             if not out.json and out.live:
                 out.status(sim.app.status(sim.clock.now_ms()), sim.clock.now_ms())
-            time.sleep_ms(20)
+            if end is None or sim.clock.now_ms() < end:
+                waiter.wait()
     except KeyboardInterrupt:
         pass
 
@@ -305,8 +363,9 @@ def run_console(sim):
     console = sim.core.console = Console(Commands(sim.app), sys.stdout.write, 0,
                                          echo=saved is not None)
     console.start()
-    poll = select.poll()
-    poll.register(sys.stdin, select.POLLIN)
+    waiter = Waiter(sim, rt, sys.stdin)
+    ready = select.poll()
+    ready.register(sys.stdin, select.POLLIN)
     stdin = sys.stdin.buffer
     try:
         while True:
@@ -314,7 +373,8 @@ def run_console(sim):
             sim.advance(now)
             sim.poll_network()
             console.tick(now)
-            if not poll.poll(20):
+            if not ready.poll(0):
+                waiter.wait()        # until a byte, the broker, or the meter's next event
                 continue
             b = stdin.read(1)
             if not b or (saved is not None and b == b"\x04"):
