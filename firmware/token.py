@@ -16,6 +16,7 @@ ADD, SET, DISABLE_PAYG, COUNTER_SYNC = 1, 2, 3, 4
 INVALID, ALREADY_USED = 10, 11
 NAMES = {ADD: "add", SET: "set", DISABLE_PAYG: "disable_payg",
          COUNTER_SYNC: "counter_sync", INVALID: "invalid", ALREADY_USED: "already_used"}
+SHORT_NAMES = {ADD: "add", SET: "set", DISABLE_PAYG: "disable", COUNTER_SYNC: "sync"}  # event detail
 DISABLE_VALUE, SYNC_VALUE = 998, 999
 JUMP, JUMP_SYNC = 64, 100       # how far ahead of the last count a token may be
 OLDER = 16                      # older unused ADD tokens still accepted

@@ -1,13 +1,11 @@
 # The customer's OpenPAYGO tokens (keypad, console or MQTT): entry, the wait
 # after wrong ones, and applying a right one to the ledger in one checkpoint.
 # A wrong token is counted on flash before it is decoded, so a power cut can
-# never make a guess free.
+# never make a guess free. The decoder (firmware/token.py, with SipHash) loads
+# with the first token: a meter vended over MQTT may never need its RAM.
 
-from firmware import token as T
 from firmware.ledger import Rejected
 from firmware.relay import TOKEN
-
-KIND_NAMES = {T.ADD: "add", T.SET: "set", T.DISABLE_PAYG: "disable", T.COUNTER_SYNC: "sync"}
 
 
 def wait_s(fails):
@@ -39,6 +37,7 @@ class TokenDesk:
             raise self._refuse(lg.tok_fails, "locked", now_ms, "%s; try again in %d s" % (
                 "a wrong token was entered" if lg.tok_fails <= 1 else
                 "%d wrong tokens in a row" % lg.tok_fails, (left + 999) // 1000))
+        from firmware import token as T
         key = bytes.fromhex(s.get("token_key"))
         # people type tokens in groups: "418 480 640", "418-480-640"
         text = "".join(c for c in text if c not in " -")
@@ -62,7 +61,7 @@ class TokenDesk:
         if kind == T.ALREADY_USED:
             lg.token_fails(before)        # a used token costs no wait
             raise self._refuse(0, "already used", now_ms, "token already used")
-        name = KIND_NAMES[kind]
+        name = T.SHORT_NAMES[kind]
         credit = value * s.get("token_unit_credit") // s.get("token_divider") \
             if kind in (T.ADD, T.SET) else 0
         try:
