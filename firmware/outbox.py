@@ -74,10 +74,13 @@ class Outbox:
 
     def _scan(self):
         """Back from the newest sector until one holds telemetry: one or two
-        sectors in practice, whatever the meter's age."""
+        sectors in practice, whatever the meter's age. The sector boot took
+        was read by boot."""
         j = self.journal
         try:
             for _, sec in j.heads():
+                if sec == j.cur:
+                    continue
                 for _, tag, v in j.records(sec, parse):
                     self._see(tag, v)
                 if self.tseq:

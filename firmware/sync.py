@@ -40,14 +40,11 @@ class Sync:
                  password=None, telemetry_s=60, outbox=None):
         self.app = app
         app.sync = self
-        self.commands = commands
         self.wifi = wifi
         self.id = meter_id
-        self.key = key
         self.mac = Hmac(key)       # seals everything the meter publishes
         self.host, self.port = host, port
         self.user, self.password = user, password
-        self.outbox = outbox
         self.base = "meters/%s/" % meter_id
         self.client = None         # umqtt's MQTTClient
         self.link = None           # its mqttlink.Link
