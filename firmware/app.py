@@ -79,11 +79,22 @@ class MeterApp:
         return delta
 
     def next_wake(self, now_ms):
-        """The latest time the shell must call step() again: the next whole
-        minute of the billing clock (tariff switches, friendly periods and
-        midnight all fall on minutes), or a deferred relay switch."""
-        t = self.clock.now(now_ms)
-        wake = now_ms + (60 - t % 60) * 1000
+        """The latest time the shell must call step() again: the first
+        millisecond of the next minute of the billing clock (tariff switches,
+        friendly periods and midnight all fall on minutes), of a tariff's
+        activation, of the next clock save, or a deferred relay switch. Billing
+        depends on nothing else in time, so pulses between two wakes may be
+        billed in one step at the last of them (docs/architecture.md)."""
+        c = self.clock
+        t = c.now(now_ms)
+        due = t + 60 - t % 60
+        save = self.ledger.clock_due()
+        if t < save < due:
+            due = save
+        for tf in self.tariffs():
+            if t < tf["activate"] < due:
+                due = tf["activate"]
+        wake = c.ms_at(due)
         r = self.relay.next_wake()
         return r if r is not None and r < wake else wake
 

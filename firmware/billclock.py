@@ -18,6 +18,10 @@ class BillingClock:
         t = self.base_s + (now_ms - self.base_ms) // 1000
         return t if t > self.floor_s else self.floor_s
 
+    def ms_at(self, t_s):
+        """The first millisecond at which now() reads t_s or later."""
+        return self.base_ms + (t_s - self.base_s) * 1000
+
     def sync(self, wall_s, now_ms):
         """Set the true time. Returns how far it moved the billing clock
         (negative: the true time is behind it and the clock holds)."""

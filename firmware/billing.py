@@ -49,12 +49,25 @@ class Billing:
         if n:
             tf = self.tariff_now(t)
             local = self.local(t)
-            for _ in range(n):
-                p = 0 if lg.payg_off else tariff.price(tf, local, lg.month_pulses, lg.imp)
+            left = n
+            while left:
+                # a run of pulses at one price (a block tariff's tier may end it)
+                if lg.payg_off:
+                    p, k = 0, left
+                else:
+                    p = tariff.price(tf, local, lg.month_pulses, lg.imp)
+                    k = tariff.steady(tf, lg.month_pulses, lg.imp) or left
+                    if k > left:
+                        k = left
                 if p != lg.price:
                     lg.set_price(p)
-                lg.consume(1)
-        lg.note_time(t, a.clock.synced)
+                lg.consume(k)
+                left -= k
+        # The ledger's clock moves at the first step of each minute (and when
+        # a save is due): what it holds never depends on how often the shell
+        # steps, so billing pulses one by one or in runs writes the same.
+        if t // 60 != lg.time_s // 60 or t >= lg.clock_due():
+            lg.note_time(t, a.clock.synced)
         return n
 
     def add_tariff(self, t, now_ms):

@@ -54,6 +54,14 @@ class Journal(SectorRing):
                 reopen(rec)
             self.fresh = False
 
+    def room(self, size, most):
+        """How many records of size bytes, up to most, append() can write
+        before the sector is full (0 while the next write must open one)."""
+        if self.fresh:
+            return 0
+        k = (self.bs - self.tail) // size
+        return k if k < most else most
+
     def boot(self, apply):
         """Find the newest sector whose first record `apply(tag, value, True)`
         accepts, feed it the sector's other records, and set the tail.

@@ -140,15 +140,44 @@ class Ledger(Registers):
 
     def consume(self, n):
         """Bill n new pulses at the current price; persist when the loss bound
-        or a crossing of zero credit demands it. Returns the debit."""
+        or a crossing of zero credit demands it. Returns the debit. Writes
+        what n calls of consume(1) would (tests/test_batch.py): the pulses are
+        taken in runs that end where one of those calls would have written."""
         if n <= 0:
             return 0
-        was_positive = self.credit > 0
-        debit = self._apply_energy(n)
-        self.pending += n
-        if self.pending >= self.flush_every or (was_positive and self.credit <= 0):
-            self.flush()
+        debit = 0
+        every = self.flush_every
+        rec = R.energy(every)
+        while n > 0:
+            was_positive = self.credit > 0
+            # pulses until the one that takes credit to zero (0: none comes)
+            z = -((self.rem - self.credit * self.imp) // self.price) \
+                if was_positive and self.price else 0
+            m = n // every if self.pending == 0 else 0
+            if z and z // every < m:
+                m = z // every
+            m = self.journal.room(len(rec), m)
+            if m:
+                # whole records that fit in the sector: one sum, m equal records
+                debit += self._apply_energy(m * every)
+                self.journal.append_run(rec, m)
+                n -= m * every
+                continue
+            k = every - self.pending
+            if k > n:
+                k = n
+            if z and z < k:
+                k = z
+            debit += self._apply_energy(k)
+            self.pending += k
+            n -= k
+            if self.pending >= every or (was_positive and self.credit <= 0):
+                self.flush()
         return debit
+
+    def clock_due(self):
+        """The billing clock time at which note_time() next writes it."""
+        return self._saved_time + CLOCK_SAVE_S
 
     def note_time(self, t, synced):
         """The billing clock reads t. It is written every CLOCK_SAVE_S so that

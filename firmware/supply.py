@@ -3,7 +3,7 @@
 # customer's button, emergency credit, trips and a technician's override.
 # Every relay decision goes through decide() with a reason from firmware/relay.py.
 
-from firmware import policy
+from firmware import policy, tariff
 from firmware.relay import AUTO, BUTTON, EMERGENCY, MANUAL, RESET, RelayController
 
 MODES = ("auto", "open", "closed")
@@ -58,6 +58,27 @@ class Supply:
             a.billing.meter.forget_power()
             if r.state != s.get("relay_state"):
                 s.save({"relay_state": r.state})
+
+    def steady_pulses(self, now_ms):
+        """How many pulses may come before the next decision could differ
+        (at least 1): the credit state cannot change before the last of them,
+        and no power limit is watched. A shell that knows when its pulses
+        come (the simulator) may bill that many in one step; a device decides
+        at every step whatever this says."""
+        a = self.app
+        s, lg = a.settings, a.ledger
+        if s.get("max_power_w"):
+            return 1
+        per = 0 if lg.payg_off else \
+            -(-tariff.highest(a.tariff_now(a.clock.now(now_ms))) // lg.imp)
+        if not per or lg.credit <= 0:
+            return 0x3FFFFFFF    # credit cannot cross a threshold it is below
+        room = lg.credit - 1                        # stays above zero
+        low = s.get("low_credit")
+        if self.state == "ok" and lg.credit >= low and lg.credit - low < room:
+            room = lg.credit - low                  # stays at or above low
+        k = room // per
+        return k if k > 1 else 1
 
     def check_power(self, now_ms):
         """Trip on a power limit held too long (settings max_power_*)."""

@@ -97,6 +97,26 @@ def price(t, local_s, month_pulses, imp):
     return _step_price(t["tiers"], month_pulses // imp)
 
 
+def steady(t, month_pulses, imp):
+    """How many pulses from month_pulses on keep price()'s answer at one
+    local time (a block tariff changes at its next tier); None: all."""
+    if t["kind"] != "block":
+        return None
+    for start, _ in t["tiers"]:
+        if start * imp > month_pulses:
+            return start * imp - month_pulses
+    return None
+
+
+def highest(t):
+    """The highest price t can ask (a bound on what one pulse costs)."""
+    kind = t["kind"]
+    if kind == "flat":
+        return t["price"]
+    steps = t["tiers"] if kind == "block" else t["weekday"] + t["weekend"]
+    return max(p for _, p in steps)
+
+
 def in_force(tariffs, wall_s):
     """The tariff in force at wall_s: the latest activation not after it
     (the higher version on a tie); None if none has started."""

@@ -169,6 +169,10 @@ def parser():
                         "vend sequence number already used is rejected")
     p.add_argument("--cut-after-writes", type=non_negative_int, default=0, metavar="N",
                    help="cut the power during the Nth flash write, then exit 3")
+    p.add_argument("--per-pulse", action="store_true",
+                   help="step the meter at every pulse instead of billing the pulses "
+                        "between decision points together (same flash records, slower; "
+                        "always so with --cut-after-writes)")
     p.add_argument("--console", action="store_true",
                    help="the terminal (or stdin) is the meter's serial console; "
                         "runs in real time (see --speed) until end of input")
@@ -273,6 +277,7 @@ def config(args):
         "end_ms": end, "speed": args.speed or 1, "json": args.json,
         "report_ms": int(report * 1000), "seed": args.seed, "noise": args.noise,
         "topups": args.topup, "cut_after_writes": args.cut_after_writes,
+        "per_pulse": args.per_pulse,
         "console": args.console, "pin": args.pin, "tariffs": tariffs,
         "start": args.start, "syncs": args.sync_at,
         "buttons": args.button_at, "settings": settings,

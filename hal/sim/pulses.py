@@ -135,26 +135,40 @@ class SimPulseSource:
         self._advance(self.clock.now_ms())
         return self.pulses
 
-    def next_pulse_ms(self, horizon_ms):
+    def next_pulse_ms(self, horizon_ms, most=1):
         """Time of the next pulse if the relay stays as it is, or None if none
-        comes before horizon_ms."""
+        comes before horizon_ms. With most > 1: the time of the most-th pulse
+        from now, or of the last one before horizon_ms if fewer come (one at
+        horizon_ms is the horizon's own: a step there bills it in its minute)."""
         self._advance(self.clock.now_ms())
         if not self.relay.closed:
             return None
-        need = KWH_WMS - self.acc
+        thresh = KWH_WMS
+        need = thresh - self.acc     # energy until the next pulse
         t = self.t
+        last = None
+        limit = horizon_ms - 1
         saved = (self._minute, self._factor, self._rng.s)
         try:
-            while t < horizon_ms:
+            while t < limit:
                 w, end = self._load(t)
+                stop = limit if end is None or end > limit else end
                 if w:
                     rate = w * self.imp
-                    dt = (need + rate - 1) // rate
-                    if end is None or t + dt <= end:
-                        return t + dt
-                    need -= (end - t) * rate
-                t = end if end is not None else horizon_ms
-            return None
+                    e = (stop - t) * rate
+                    if e >= need:
+                        # pulse j of this step comes at the first ms where
+                        # need + (j - 1) * thresh has accumulated
+                        q = (e - need) // thresh + 1
+                        j = most if q >= most else q
+                        last = t - (-(need + (j - 1) * thresh) // rate)
+                        if q >= most:
+                            return last
+                        most -= q
+                        need += q * thresh
+                    need -= e
+                t = stop
+            return last
         finally:
             # Looking ahead must not consume the noise stream.
             self._minute, self._factor, self._rng.s = saved

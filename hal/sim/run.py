@@ -148,6 +148,7 @@ class Sim:
         self.sync = None
         self.outbox = None
         self.max_stall_ms = 0
+        self.per_pulse = bool(cfg.get("per_pulse") or cfg.get("cut_after_writes"))
         self.hal.wifi.outages = cfg.get("wifi_outages", [])
 
     def boot(self):
@@ -224,16 +225,22 @@ class Sim:
         """The next virtual time anything can happen, at most horizon: the
         meter's next wake or queued input, the next pulse, the next report."""
         nxt = min(horizon, self.core.wake(now))
-        p = self.hal.pulses.next_pulse_ms(nxt)
-        if p is not None and p < nxt:
-            nxt = p
         if self.report_ms and self.next_report < nxt:
             nxt = self.next_report
+        # Batched billing: step at the last of the pulses that cannot change a
+        # decision (or the last before nxt), not at each one. The ledger writes
+        # the same records either way (tests/test_batch.py); an armed power
+        # cut keeps one pulse per step so the cut lands where it would.
+        most = 1 if self.per_pulse else self.app.supply.steady_pulses(now)
+        p = self.hal.pulses.next_pulse_ms(nxt, most)
+        if p is not None and p < nxt:
+            nxt = p
         return nxt
 
     def advance(self, until):
-        """Run virtual time forward to `until`, stopping at every pulse,
-        queued input and report so that each is handled on time."""
+        """Run virtual time forward to `until`, stopping at every queued
+        input, wake and report, and at pulses (next_event) so that each is
+        handled on time."""
         clock, core = self.clock, self.core
         while clock.now_ms() < until:
             nxt = self.next_event(clock.now_ms(), until)
