@@ -3,9 +3,11 @@
 # pulses may have arrived and at the latest by next_wake(); nothing here reads
 # a clock or a pin by itself.
 
+from firmware import policy, tariff
 from firmware.auth import Auth
 from firmware.billclock import BillingClock
 from firmware.billing import Billing, BillingCalendar
+from firmware.calendar import DAY
 from firmware.eventlog import Events
 from firmware.ledger import Ledger, Rejected
 from firmware.meter import mwh
@@ -32,6 +34,9 @@ class MeterApp:
         self.hal = hal
         self.boot_ms = now_ms
         self.sync = None      # a firmware.sync.Sync registers itself here
+        # True: wake at every minute whatever changes (the reference the
+        # computed wakes are tested against, tests/test_batch.py)
+        self.minute_wakes = False
         self.settings = s = Settings(hal.settings_flash, defaults(board))
         price = board.PRICE_PER_KWH if new_price is None else new_price
         self.ledger = lg = Ledger(
@@ -80,14 +85,23 @@ class MeterApp:
 
     def next_wake(self, now_ms):
         """The latest time the shell must call step() again: the first
-        millisecond of the next minute of the billing clock (tariff switches,
-        friendly periods and midnight all fall on minutes), of a tariff's
-        activation, of the next clock save, or a deferred relay switch. Billing
-        depends on nothing else in time, so pulses between two wakes may be
-        billed in one step at the last of them (docs/architecture.md)."""
+        millisecond at which anything billing or the supply reads from the
+        billing clock may change (local midnight: standing charges, months,
+        weekends, holidays; a TOU step; a friendly period's start or end; a
+        tariff's activation; the next clock save; every minute while a power
+        limit is watched), or a deferred relay switch. Pulses between two wakes
+        may be billed in one step at the last of them (docs/architecture.md)."""
         c = self.clock
         t = c.now(now_ms)
-        due = t + 60 - t % 60
+        if self.minute_wakes or self.settings.get("max_power_w"):
+            due = t + 60 - t % 60
+        else:
+            local = self.local(t)
+            due = t + DAY - local % DAY
+            for d in (tariff.next_change(self.tariff_now(t), local),
+                      policy.next_change(self.supply.friendly_nights(), local)):
+                if d is not None and t + d < due:
+                    due = t + d
         save = self.ledger.clock_due()
         if t < save < due:
             due = save

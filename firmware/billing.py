@@ -63,11 +63,7 @@ class Billing:
                     lg.set_price(p)
                 lg.consume(k)
                 left -= k
-        # The ledger's clock moves at the first step of each minute (and when
-        # a save is due): what it holds never depends on how often the shell
-        # steps, so billing pulses one by one or in runs writes the same.
-        if t // 60 != lg.time_s // 60 or t >= lg.clock_due():
-            lg.note_time(t, a.clock.synced)
+        lg.note_time(t, a.clock.synced)
         return n
 
     def add_tariff(self, t, now_ms):
@@ -119,7 +115,7 @@ class BillingCalendar:
             a.emit({"event": "clock_back", "value": delta}, now_ms)
         elif delta > tol:
             a.emit({"event": "clock", "value": delta}, now_ms)
-        a.ledger.note_time(a.clock.now(now_ms), True)
+        a.ledger.note_time(a.clock.now(now_ms), True, save=True)
         self.check(now_ms)
         return delta
 

@@ -58,6 +58,20 @@ def in_friendly(nights, weekends, holidays, local_s):
     return False
 
 
+def next_change(nights, local_s):
+    """Seconds from local_s to the next start or end of the nightly friendly
+    period within the local day, or None (days change at midnight)."""
+    if not nights:
+        return None
+    secs = local_s % DAY
+    best = None
+    for m in nights:
+        d = m * 60 - secs
+        if d > 0 and (best is None or d < best):
+            best = d
+    return best
+
+
 def credit_state(credit, emergency, low, low_clear, prev, friendly):
     """ok -> low below `low`, back to ok only at `low_clear` or above;
     emergency while emergency credit is outstanding; exhausted at zero credit,

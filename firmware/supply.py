@@ -25,6 +25,9 @@ class Supply:
         r.min_interval_ms = s.get("relay_min_interval_s") * 1000
         r.pulse_ms = s.get("relay_pulse_ms")
 
+    def friendly_nights(self):
+        return self._friendly[0]
+
     def policy_state(self, now_ms):
         """The credit state now (ok while PAYG is off by token)."""
         a = self.app

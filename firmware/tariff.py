@@ -97,6 +97,18 @@ def price(t, local_s, month_pulses, imp):
     return _step_price(t["tiers"], month_pulses // imp)
 
 
+def next_change(t, local_s):
+    """Seconds from local_s to the next switch of t's price within the local
+    day (a TOU step), or None: nothing before midnight."""
+    if t["kind"] != "tou":
+        return None
+    days, secs = divmod(local_s, DAY)
+    for start, _ in t["weekend"] if weekday(days) >= 5 else t["weekday"]:
+        if start * 60 > secs:
+            return start * 60 - secs
+    return None
+
+
 def steady(t, month_pulses, imp):
     """How many pulses from month_pulses on keep price()'s answer at one
     local time (a block tariff changes at its next tier); None: all."""

@@ -10,22 +10,27 @@ class BlockRange:
         self.bdev = bdev
         self.first = first
         self.count = count
+        self.bs = bdev.ioctl(5, 0)
+        self.size = count * self.bs
+        # every journal record is two writes through here: bound once
+        self._read, self._write = bdev.readblocks, bdev.writeblocks
 
     def _check(self, block, nbytes, offset):
-        bs = self.bdev.ioctl(5, 0)
-        if block < 0 or (block * bs + offset + nbytes) > self.count * bs:
+        if block < 0 or block * self.bs + offset + nbytes > self.size:
             raise OSError(22, "access outside the partition")
 
     def readblocks(self, block, buf, offset=0):
         self._check(block, len(buf), offset)
-        self.bdev.readblocks(self.first + block, buf, offset)
+        self._read(self.first + block, buf, offset)
 
     def writeblocks(self, block, buf, offset=None):
-        self._check(block, len(buf), offset or 0)
         if offset is None:
-            self.bdev.writeblocks(self.first + block, buf)
+            self._check(block, len(buf), 0)
+            self._write(self.first + block, buf)
         else:
-            self.bdev.writeblocks(self.first + block, buf, offset)
+            if block < 0 or block * self.bs + offset + len(buf) > self.size:
+                raise OSError(22, "access outside the partition")
+            self._write(self.first + block, buf, offset)
 
     def ioctl(self, op, arg):
         if op == 4:

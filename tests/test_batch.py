@@ -1,7 +1,9 @@
 """Batched billing: the simulator bills the pulses between decision points in
-one step. It must leave exactly what stepping at every pulse leaves: the same
-flash image byte for byte (ledger, settings, event log), the same events at
-the same times, the same credit."""
+one step, and wakes only when something the meter reads from its clock can
+change (a TOU step, midnight, a friendly period, an activation, a clock save).
+It must leave exactly what stepping at every pulse and every minute leaves
+(`--per-pulse`): the same flash image byte for byte (ledger, settings, event
+log), the same events at the same times, the same credit."""
 
 import json
 
@@ -14,13 +16,13 @@ DAY = 86400
 def week(tmp_path, mode):
     """A week of one meter: TOU with weekend rates and a standing charge,
     then a block tariff taking over at an odd second (its month resets on
-    1 December), a noisy daily load, credit running out (the relay opens at
-    zero), top-ups and a forward clock sync."""
+    1 December), a noisy daily load, a friendly night period, credit running
+    out (the relay opens at zero), top-ups and a forward clock sync."""
     tariffs = tmp_path / "tariffs.json"
     tariffs.write_text(json.dumps([
         {"version": 2, "activate": 0, "kind": "tou", "standing_per_day": 150,
-         "weekday": [[0, 1000], [420, 2500], [1020, 3100], [1320, 1500]],
-         "weekend": [[0, 800], [600, 1200]]},
+         "weekday": [[0, 1000], [427, 2500], [1033, 3100], [1319, 1500]],
+         "weekend": [[0, 800], [607, 1200]]},
         {"version": 3, "activate": FRIDAY + 3 * DAY + 12345, "kind": "block",
          "standing_per_day": 90, "tiers": [[0, 1100], [20, 2100], [45, 3300]]}]))
     profile = tmp_path / "load.csv"
@@ -32,8 +34,9 @@ def week(tmp_path, mode):
             "--tariff", tariffs, "--credit", 30000,
             "--topup", "%d:45000:R1" % (2 * DAY + 3601),
             "--topup", "%d:9999:R2" % (5 * DAY + 77),
-            "--sync-at", "%d=2026-12-01T09:00:20Z" % (4 * DAY + 9 * 3600),
-            "--set", "reconnect=auto", "--set", "low_credit=5000"]
+            "--sync-at", "%d=2026-12-01T09:47:13Z" % (4 * DAY + 9 * 3600),
+            "--set", "reconnect=auto", "--set", "low_credit=5000",
+            "--set", "friendly_nights=23:37-05:11"]
     if mode == "per-pulse":
         args.append("--per-pulse")
     r = run_sim(*args)

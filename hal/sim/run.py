@@ -158,6 +158,8 @@ class Sim:
         self.app = self.core.app = MeterApp(
             self.board, self.hal, self.out.event, now, self.cfg.get("credit"),
             self.cfg.get("price"), self.core.wall(now))
+        # --per-pulse is the reference: a step at every pulse and every minute
+        self.app.minute_wakes = self.per_pulse
         if self.boot_pulses is None:
             self.boot_pulses = self.app.ledger.pulses
             self.hal.pulses.pulses = 0
