@@ -24,6 +24,10 @@ def main():
     pkg = __import__("boards." + cfg["board"])
     board = getattr(pkg, cfg["board"])
     hal = board.build_hal(cfg.get("wifi_ssid", ""), cfg.get("wifi_pass", ""))
+    if cfg.get("ntp_server"):          # "host" or "host:port"
+        hp = cfg["ntp_server"].split(":")
+        hal.time_source.host = hp[0]
+        hal.time_source.port = int(hp[1]) if len(hp) > 1 else 123
     shell.run(board, hal, lambda app: from_settings(app, hal.wifi, Outbox(hal.outbox_flash)))
 
 

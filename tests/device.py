@@ -17,6 +17,7 @@ import pytest
 
 from conftest import ROOT
 from consolepty import PtyIO
+from ntpserver import NtpServer
 import mp
 
 SHARED = Path(os.environ.get("METER_SHARED", ROOT.parent / "shared"))
@@ -68,7 +69,11 @@ class Device(PtyIO):
                       "dns": {"hosts": {"pool.ntp.org": "127.0.0.1",
                                         "broker.test": "127.0.0.1"}}}
         self.world.update(world)
-        self.board = {"board": BOARD, "wifi_ssid": "flat", "wifi_pass": "secret"}
+        # the meter's time server, on loopback (world "ntp": offset_s, down)
+        ntp = self.world.pop("ntp", {})
+        self.ntp = NtpServer(ntp.get("offset_s", 0), ntp.get("down", False))
+        self.board = {"board": BOARD, "wifi_ssid": "flat", "wifi_pass": "secret",
+                      "ntp_server": "127.0.0.1:%d" % self.ntp.port}
         self.proc = None
         self.master = None
         self.buf = b""
@@ -158,6 +163,7 @@ class Device(PtyIO):
         return self.proc.stderr.read().decode(errors="replace")[-2000:]
 
     def stop(self):
+        # (the NTP server outlives a stop: boot() stops the board first)
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
         if self.proc is not None:

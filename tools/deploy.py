@@ -74,6 +74,8 @@ def main(argv=None):
     p.add_argument("--secrets", help="secrets file from `meterctl provision`")
     p.add_argument("--wifi-ssid", default="")
     p.add_argument("--wifi-pass", default="")
+    p.add_argument("--ntp-server", default="", metavar="HOST[:PORT]",
+                   help="the meter's time server (default pool.ntp.org)")
     p.add_argument("--mip", action="store_true", help="install umqtt.simple with mip")
     p.add_argument("--resume", action="store_true",
                    help="do not soft-reset the board when connecting")
@@ -87,8 +89,10 @@ def main(argv=None):
             p.error("--secrets: %s" % e)
     with tempfile.TemporaryDirectory() as tmp:
         dev = stage(a.board, tmp)
-        (dev / "board.json").write_text(json.dumps(
-            {"board": a.board, "wifi_ssid": a.wifi_ssid, "wifi_pass": a.wifi_pass}))
+        cfg = {"board": a.board, "wifi_ssid": a.wifi_ssid, "wifi_pass": a.wifi_pass}
+        if a.ntp_server:
+            cfg["ntp_server"] = a.ntp_server
+        (dev / "board.json").write_text(json.dumps(cfg))
         dirs = sorted({str(f.parent.relative_to(dev)) for f in dev.rglob("*")
                        if f.is_file() and f.parent != dev})
         mk = "import os\nfor d in %r:\n    try:\n        os.mkdir(d)\n    except OSError:\n" \

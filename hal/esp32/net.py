@@ -4,17 +4,22 @@
 # it): the port reconnects the station by itself after a drop, so connect() is
 # called once; getaddrinfo has no timeout on a board (lwIP retries each DNS
 # server for seconds), so names are looked up in a short-lived thread and the
-# answer is kept; NTP asks an address, never a name, with a short timeout.
+# answer is kept; NTP sends its request and picks the answer up in a later
+# turn (micropython-lib's ntptime waits for it, up to its timeout, inside the
+# loop: a silent server held the relay decision that long).
 
+import os
+import socket
+import struct
 import time
 
 import network
-import ntptime
 
-EPOCH_OFFSET = 946684800 if time.gmtime(0)[0] == 2000 else 0   # ports differ
 NTP_RETRY_MS = 30000            # until the first answer
 NTP_RESYNC_MS = 6 * 3600000     # then: a crystal drifts 1-2 s a day
-NTP_TIMEOUT_S = 0.5
+NTP_TIMEOUT_MS = 2000           # an answer later than this is not waited for
+NTP_UNIX = 2208988800           # NTP seconds (from 1900) at the Unix epoch
+EAGAIN = 11                     # the same number on lwIP and Linux
 
 
 class Resolver:
@@ -87,49 +92,90 @@ class Wifi:
 class NtpTime:
     """The meter's time source: the shell polls it every loop turn; it asks an
     NTP server when one is due (every 30 s until the first answer, then every
-    6 h) and the WiFi is up, and returns the UTC seconds it got, else None."""
+    6 h) and the WiFi is up, and returns the UTC seconds of an answer, else
+    None. A poll never waits: the request goes out on a non-blocking UDP
+    socket and the answer is read when it has come. Only an answer to this
+    request counts (its origin timestamp is the request's random one)."""
 
-    def __init__(self, wifi, host="pool.ntp.org"):
+    def __init__(self, wifi, host="pool.ntp.org", port=123):
         self.wifi = wifi
         self.host = host
+        self.port = port
         self.due = None        # ticks_ms of the next request (None: now)
         self.addr = None       # the server's address, looked up once
         self.synced = False
         self.last_error = ""
+        self.sock = None       # a request in flight
+        self.sent = time.ticks_ms()    # when it went out
+        self.nonce = b""
 
     def poll(self):
         now = time.ticks_ms()
+        if self.sock is not None:
+            return self._answer(now)
         if self.due is not None and time.ticks_diff(now, self.due) < 0:
             return None
         if not self.wifi.isconnected():
             return None
         if self.addr is None:
             try:
-                self.addr = self.wifi.resolve(self.host, 123)
+                self.addr = self.wifi.resolve(self.host, self.port)
             except OSError as e:
                 return self._failed(now, e)
             if self.addr is None:
                 return None       # still looking the name up
-        ntptime.host = _ip(self.addr)
-        setattr(ntptime, "timeout", NTP_TIMEOUT_S)   # a float works; the stubs say int
+        self.nonce = os.urandom(8)
         try:
-            t = ntptime.time()
-        except (OSError, OverflowError, IndexError, ValueError) as e:
-            self.addr = None      # ask the pool for another server next time
+            s = self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            s.setblocking(False)
+            # version 4, client mode; the transmit timestamp comes back as origin
+            s.sendto(b"\x23" + bytes(39) + self.nonce, self.addr)
+        except OSError as e:
             return self._failed(now, e)
+        self.sent = now
+        return None
+
+    def _answer(self, now):
+        s = self.sock
+        if s is None:
+            return None
+        try:
+            b = s.recv(64)
+        except OSError as e:
+            if e.args[0] != EAGAIN:
+                return self._failed(now, e)
+            if time.ticks_diff(now, self.sent) > NTP_TIMEOUT_MS:
+                return self._failed(now, OSError(110, "no answer"))
+            return None
+        t = parse_answer(b, self.nonce)
+        if t is None:
+            return None       # not an answer to this request: wait on
+        self._close()
         self.synced = True
         self.due = time.ticks_add(now, NTP_RESYNC_MS)
-        return t + EPOCH_OFFSET
+        self.last_error = ""
+        return t
+
+    def _close(self):
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
 
     def _failed(self, now, e):
+        self._close()
+        self.addr = None      # ask the pool for another server next time
         self.last_error = repr(e)
         self.due = time.ticks_add(now, NTP_RETRY_MS)
         return None
 
 
-def _ip(addr):
-    """The dotted address in a sockaddr (a bytes sockaddr_in on the unix
-    port, a (host, port) tuple on the ESP32)."""
-    if isinstance(addr, tuple):
-        return addr[0]
-    return "%d.%d.%d.%d" % (addr[4], addr[5], addr[6], addr[7])
+def parse_answer(b, nonce):
+    """UTC seconds in a server's answer to the request sent with nonce, or
+    None (short, not a server, unsynchronised, or answering another request).
+    Seconds below 2**31 are read as the next NTP era (2036 to 2104)."""
+    if len(b) < 48 or b[0] & 7 != 4 or not 1 <= b[1] <= 15 or b[24:32] != nonce:
+        return None
+    secs = struct.unpack(">I", b[40:44])[0]
+    if secs < 0x80000000:
+        secs += 1 << 32       # NTP era 1: from February 2036, within a meter's life
+    return secs - NTP_UNIX

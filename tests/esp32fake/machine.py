@@ -8,8 +8,12 @@
 #            reset; starved, it resets the chip)
 #   RTC      ports/esp32/machine_rtc.c (datetime(), memory())
 #   reset    ports/esp32/modmachine.c (a hard reset: the program ends)
-# The energy IC's pulses come from the world ("pulses_per_s"); pin levels and
-# the watchdog's longest gap between feeds go to the report.
+# The energy IC's pulses come from the world ("pulses_per_s", or
+# "pulses_per_ks" per 1000 s for rates that are not whole); with
+# "relay_coils": [set_pin, reset_pin] they flow only while the latching relay's
+# contacts are closed (a coil's rising edge moves them; open at power-on), so
+# energy delivered after credit ran out can be measured. Pin levels and the
+# watchdog's longest gap between feeds go to the report.
 
 import _thread
 
@@ -33,6 +37,8 @@ class Pin:
     def value(self, v=None):
         if v is None:
             return self._v
+        if v and not self._v and self.id in _world.get("relay_coils", ()):
+            _Contacts.move(self.id == _world.get("relay_coils")[0])
         self._v = 1 if v else 0
         pins = dict(_world.reported("pins", {}))
         pins[str(self.id)] = self._v
@@ -40,6 +46,29 @@ class Pin:
 
     def irq(self, handler=None, trigger=3):
         self.handler = handler
+
+
+class _Contacts:
+    """The relay's contacts and the pulses of the time they were closed (in
+    millionths of a pulse)."""
+    closed = False
+    since = 0
+    acc = 0
+
+    @classmethod
+    def move(cls, closed):
+        cls.acc = cls.micro()
+        cls.since = _world.since_boot_ms()
+        cls.closed = closed
+
+    @classmethod
+    def micro(cls):
+        rate = _world.get("pulses_per_ks", _world.get("pulses_per_s", 0) * 1000)
+        if not _world.get("relay_coils"):
+            return _world.since_boot_ms() * rate
+        if not cls.closed:
+            return cls.acc
+        return cls.acc + (_world.since_boot_ms() - cls.since) * rate
 
 
 class _Counter:
@@ -54,7 +83,7 @@ class _Counter:
         self._zero = 0
 
     def _now(self):
-        return _world.since_boot_ms() * _world.get("pulses_per_s", 0) // 1000
+        return _Contacts.micro() // 1000000
 
     def value(self, v=None):
         n = self._now() - self._zero
