@@ -8,7 +8,7 @@ ARGS ?= --console --load 1000
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup sim test typecheck lint bench deploy clean stop-broker
+.PHONY: setup sim fleet test typecheck lint bench deploy clean stop-broker
 
 setup: $(STAMP)
 
@@ -27,6 +27,11 @@ $(STAMP): requirements.txt requirements-stubs.txt tools/fetch_umqtt.py
 # `tools/meterctl.py topup sim-0001 10` works from a second terminal
 sim: setup
 	$(PY) tools/sim.py $$($(PY) tools/localbroker.py) $(ARGS)
+
+# N meters against one Mosquitto of their own, with a head-end (tools/fleet.py)
+N ?= 100
+fleet: setup
+	$(PY) tools/fleet.py $(N) $(ARGS_FLEET)
 
 stop-broker:
 	-kill $$(cat build/mosquitto.pid) 2>/dev/null; rm -f build/mosquitto.pid

@@ -297,16 +297,22 @@ class Waiter:
     MAX_MS = 1000          # the status line, keepalive and backoff need no finer
     BUSY_MS = 20           # while a connection opens or output is pending
 
-    def __init__(self, sim, rt, stdin=None):
+    def __init__(self, sim, rt, stdin=None, poll=None):
+        """poll: a select.poll shared by several meters (hal/sim/fleet.py)."""
         self.sim = sim
         self.rt = rt
-        self.poll = select.poll()
+        self.poll = select.poll() if poll is None else poll
         if stdin is not None:
             self.poll.register(stdin, select.POLLIN)
         self.sock = None
         self.inp_seen = 0          # bytes buffered in the link at the last wait
 
     def wait(self):
+        self.poll.poll(max(0, int(self.delay())))
+
+    def delay(self):
+        """Real ms until this meter needs its next turn (its broker socket,
+        registered in the poll, may end the wait sooner)."""
         sim = self.sim
         v = sim.clock.now_ms()
         speed = self.rt.speed
@@ -334,7 +340,7 @@ class Waiter:
         elif sync is not None and link is None:
             ms = min(ms, self.MAX_MS // 4)     # a retry after backoff is due in time
         self.inp_seen = n
-        self.poll.poll(max(0, int(ms)))
+        return ms
 
 
 def run_status(sim, out, end=None):
