@@ -1,9 +1,16 @@
 # SipHash-2-4 (Aumasson and Bernstein), 64-bit output, written from the
 # published description: 16-byte key, any message; the result is the integer
-# v0 ^ v1 ^ v2 ^ v3 after finalisation. Integer arithmetic masked to 64 bits,
-# which MicroPython does with big ints on every port.
+# v0 ^ v1 ^ v2 ^ v3 after finalisation. The plain version masks integer
+# arithmetic to 64 bits, which MicroPython does with big ints on every port;
+# where the port compiles viper, firmware/siphash_native.py does it instead.
 
 M = 0xFFFFFFFFFFFFFFFF
+
+try:
+    # machine code on 32-bit halves, ~20x faster (firmware/siphash_native.py)
+    from firmware.siphash_native import halves as _native
+except (ImportError, SyntaxError, ValueError, NotImplementedError):
+    _native = None  # type: ignore[assignment]  # no viper emitter: the plain version
 
 
 def _rotl(x, b):
@@ -26,6 +33,23 @@ def _rounds(v0, v1, v2, v3, n):
 
 
 def siphash24(key, msg):
+    """The 64-bit hash as an integer."""
+    if _native is not None:
+        lo, hi = _native(key, msg)
+        return hi << 32 | lo
+    return _plain(key, msg)
+
+
+def halves(key, msg):
+    """The hash as its (low, high) 32-bit halves: no big integer needed on a
+    board when the native version runs."""
+    if _native is not None:
+        return _native(key, msg)
+    h = _plain(key, msg)
+    return h & 0xFFFFFFFF, h >> 32
+
+
+def _plain(key, msg):
     k0 = int.from_bytes(key[:8], "little")
     k1 = int.from_bytes(key[8:16], "little")
     v0 = k0 ^ 0x736F6D6570736575

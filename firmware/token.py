@@ -10,7 +10,7 @@
 # COUNTER_SYNC (value 999). Restricted-digit tokens spell the same number in
 # digits 1-4, two bits per digit.
 
-from firmware.siphash import siphash24
+from firmware.siphash import halves
 
 ADD, SET, DISABLE_PAYG, COUNTER_SYNC = 1, 2, 3, 4
 INVALID, ALREADY_USED = 10, 11
@@ -22,28 +22,31 @@ JUMP, JUMP_SYNC = 64, 100       # how far ahead of the last count a token may be
 OLDER = 16                      # older unused ADD tokens still accepted
 
 
-def _chain32(code, key):
-    """Next standard code: SipHash of the code (4 bytes, twice), the halves
-    of the hash XORed, bits 2..31 kept, folded into 9 digits."""
-    b = code.to_bytes(4, "big")
-    h = siphash24(key, b + b)
-    x = ((h >> 32) ^ h) & 0xFFFFFFFF
-    x >>= 2
+def _fold32(lo, hi):
+    """The halves of a hash XORed, bits 2..31 kept, folded into 9 digits."""
+    x = (lo ^ hi) >> 2
     return x - 73741825 if x > 999999999 else x
+
+
+def _chain32(code, key):
+    """Next standard code: SipHash of the code (4 bytes, twice), folded."""
+    b = code.to_bytes(4, "big")
+    lo, hi = halves(key, b + b)
+    return _fold32(lo, hi)
 
 
 def _chain64(code, key):
     """Next extended code: SipHash of the code (8 bytes), bits 24..63 kept,
     folded into 12 digits."""
-    x = siphash24(key, code.to_bytes(8, "big")) >> 24
+    lo, hi = halves(key, code.to_bytes(8, "big"))
+    x = hi << 8 | lo >> 24
     return x - 99511627777 if x > 999999999999 else x
 
 
 def starting_code(key):
     """The starting code a key implies when none was provisioned."""
-    h = siphash24(key, key)
-    x = (((h >> 32) ^ h) & 0xFFFFFFFF) >> 2
-    return x - 73741825 if x > 999999999 else x
+    lo, hi = halves(key, key)
+    return _fold32(lo, hi)
 
 
 def _from_restricted(digits):

@@ -294,3 +294,19 @@ def test_a_wrong_token_cut_by_a_power_cut_is_counted_or_never_looked_at(tmp_path
     assert any(cut for _, cut, _, _ in r), r
     for k, cut, decoded, fails in r:
         assert not decoded or fails >= 1, r       # looked at => counted
+
+
+def test_native_siphash_matches_the_plain_one():
+    """The token chain's SipHash runs as viper machine code on 32-bit halves
+    where the port compiles viper (firmware/siphash_native.py); it must hash
+    exactly as the plain big-integer version, on a 64-bit host and on a
+    board's 32-bit words."""
+    from device import MP32
+    runs = [mp_json("tests/mp/tokens/siphash_both.py")]
+    if MP32.exists():        # ../shared's 32-bit interpreter (CI has it)
+        r = subprocess.run([str(MP32), str(ROOT / "tests/mp/tokens/siphash_both.py")],
+                           env={"MICROPYPATH": str(ROOT)}, capture_output=True,
+                           text=True, timeout=120)
+        runs.append(json.loads(r.stdout.strip().splitlines()[-1]))
+    for r in runs:
+        assert r == {"vector": "a129ca6149be45e5", "bad": [], "used": True}, r

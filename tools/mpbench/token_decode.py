@@ -1,10 +1,15 @@
 # MicroPython: time to decode one OpenPAYGO token at various meter counts.
-# argv: cases.json ({"key", "start", "cases": [[count, token], ...]}); prints JSON.
+# argv: cases.json ({"key", "start", "cases": [[count, token], ...]}) [plain];
+# prints JSON. plain: the big-integer SipHash instead of the native one.
 import json
 import sys
 import time
 
+from firmware import siphash
 from firmware import token as T
+
+if "plain" in sys.argv[2:]:
+    siphash._native = None
 
 with open(sys.argv[1]) as f:
     c = json.load(f)
