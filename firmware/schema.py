@@ -3,8 +3,6 @@
 # accepts and how it parses it, what a factory reset keeps, what provisioning
 # writes from a secrets file). Adding a setting is one row (docs/architecture.md).
 
-from firmware import policy
-
 # flags
 SET = 1        # `set KEY VALUE` may change it (technician, head-end)
 SECRET = 2     # `config` and `set` show it as ***
@@ -22,83 +20,77 @@ def whole(text, name, lo, hi):
     return v
 
 
-def _text(limit):
-    def check(v, name):
-        if len(v) > limit:
-            raise ValueError("%s is at most %d characters" % (name, limit))
-        return v
-    return check
+# How `set` checks a value, as data (closures would cost RAM for every row):
+# ("n", lo, hi) a whole number; ("t", limit) text; ("h", nbytes) a hex key;
+# ("c", option, ...) one of the options; ("p", limit) a friendly-night period,
+# ("d", limit) a holiday list, both checked by firmware/policy.py.
 
 
-def _num(lo, hi):
-    return lambda v, n: whole(v, n, lo, hi)
-
-
-def _hex_key(nbytes):
-    def check(v, name):
+def check(spec, text, name):
+    """The value `text` gives under spec, or ValueError saying why not."""
+    kind = spec[0]
+    if kind == "n":
+        return whole(text, name, spec[1], spec[2])
+    if kind == "h":
         try:
-            if len(bytes.fromhex(v)) == nbytes:
-                return v.lower()
+            if len(bytes.fromhex(text)) == spec[1]:
+                return text.lower()
         except ValueError:
             pass
-        raise ValueError("%s must be %d hexadecimal digits" % (name, 2 * nbytes))
-    return check
+        raise ValueError("%s must be %d hexadecimal digits" % (name, 2 * spec[1]))
+    if kind == "c":
+        if text not in spec[1:]:
+            raise ValueError("%s must be %s" % (name, " or ".join(spec[1:])))
+        return text
+    if kind in ("p", "d"):
+        from firmware import policy
+        (policy.parse_period if kind == "p" else policy.parse_holidays)(text)
+    if len(text) > spec[-1]:
+        raise ValueError("%s is at most %d characters" % (name, spec[-1]))
+    return text
 
 
-def _choice(*options):
-    def check(v, name):
-        if v not in options:
-            raise ValueError("%s must be %s" % (name, " or ".join(options)))
-        return v
-    return check
-
-
-def _checked(parse_fn, limit):
-    def check(v, name):
-        parse_fn(v)          # raises ValueError with the reason
-        return _text(limit)(v, name)
-    return check
-
-
-# (key, default or board -> default, parse(text, name) or None, flags, name in
-# the secrets file of `meterctl provision` or None), in the order `config` lists them
+# (key, default (BOARD: the board's, _board()), check spec or None, flags, name
+# in the secrets file of `meterctl provision` or None), in the order `config`
+# lists them
+BOARD = object()
 ROWS = (
-    ("loss_bound_mwh", lambda b: b.LOSS_BOUND_MWH, _num(1, 1000000), SET, None),
-    ("low_credit", lambda b: b.LOW_CREDIT, _num(0, 10 ** 12), SET, None),
-    ("low_clear", lambda b: b.LOW_CREDIT * 3 // 2, _num(0, 10 ** 12), SET, None),
-    ("emergency_credit", 0, _num(0, 10 ** 7), SET, None),
-    ("emergency_threshold", lambda b: b.LOW_CREDIT, _num(0, 10 ** 12), SET, None),
-    ("debt_share_pct", 0, _num(0, 100), SET, None),
-    ("debt_cap", 10 ** 9, _num(0, 10 ** 12), SET, None),
-    ("max_topup", 0, _num(0, 0xFFFFFFFF), SET, None),
-    ("max_credit", 0, _num(0, 10 ** 15), SET, None),
-    ("friendly_nights", "", _checked(policy.parse_period, 11), SET, None),
-    ("friendly_weekends", 0, _num(0, 1), SET, None),
-    ("holidays", "", _checked(policy.parse_holidays, 400), SET, None),
-    ("reconnect", "button", _choice("button", "auto"), SET, None),
-    ("relay_min_interval_s", 10, _num(0, 3600), SET, None),
-    ("relay_pulse_ms", 100, _num(10, 2000), SET, None),
-    ("max_power_w", 0, _num(0, 100000), SET, None),
-    ("max_power_window_s", 10, _num(1, 3600), SET, None),
-    ("trip_holdoff_s", 60, _num(0, 86400), SET, None),
-    ("tz_offset_min", 0, _num(-720, 840), SET, None),
-    ("clock_tolerance_s", 300, _num(0, 86400), SET, None),
-    ("idle_timeout_s", 300, _num(30, 86400), SET, None),
-    ("wifi_ssid", "", _text(32), SET, None),
-    ("wifi_pass", "", _text(64), SET | SECRET, None),
-    ("mqtt_host", "", _text(64), SET | KEEP, "mqtt_host"),
-    ("mqtt_port", 1883, _num(1, 65535), SET | KEEP, "mqtt_port"),
-    ("mqtt_user", "", _text(64), SET | KEEP, "mqtt_user"),
-    ("mqtt_pass", "", _text(64), SET | SECRET | KEEP, "mqtt_pass"),
-    ("mqtt_tls", 0, _num(0, 1), SET, None),
-    ("telemetry_s", 60, _num(10, 86400), SET | KEEP, None),
+    ("loss_bound_mwh", BOARD, ("n", 1, 1000000), SET, None),
+    ("low_credit", BOARD, ("n", 0, 10 ** 12), SET, None),
+    ("low_clear", BOARD, ("n", 0, 10 ** 12), SET, None),
+    ("emergency_credit", 0, ("n", 0, 10 ** 7), SET, None),
+    ("emergency_threshold", BOARD, ("n", 0, 10 ** 12), SET, None),
+    ("debt_share_pct", 0, ("n", 0, 100), SET, None),
+    ("debt_cap", 10 ** 9, ("n", 0, 10 ** 12), SET, None),
+    ("max_topup", 0, ("n", 0, 0xFFFFFFFF), SET, None),
+    ("max_credit", 0, ("n", 0, 10 ** 15), SET, None),
+    ("friendly_nights", "", ("p", 11), SET, None),
+    ("friendly_weekends", 0, ("n", 0, 1), SET, None),
+    ("holidays", "", ("d", 400), SET, None),
+    ("reconnect", "button", ("c", "button", "auto"), SET, None),
+    ("relay_min_interval_s", 10, ("n", 0, 3600), SET, None),
+    ("relay_pulse_ms", 100, ("n", 10, 2000), SET, None),
+    ("max_power_w", 0, ("n", 0, 100000), SET, None),
+    ("max_power_window_s", 10, ("n", 1, 3600), SET, None),
+    ("trip_holdoff_s", 60, ("n", 0, 86400), SET, None),
+    ("tz_offset_min", 0, ("n", -720, 840), SET, None),
+    ("clock_tolerance_s", 300, ("n", 0, 86400), SET, None),
+    ("idle_timeout_s", 300, ("n", 30, 86400), SET, None),
+    ("wifi_ssid", "", ("t", 32), SET, None),
+    ("wifi_pass", "", ("t", 64), SET | SECRET, None),
+    ("mqtt_host", "", ("t", 64), SET | KEEP, "mqtt_host"),
+    ("mqtt_port", 1883, ("n", 1, 65535), SET | KEEP, "mqtt_port"),
+    ("mqtt_user", "", ("t", 64), SET | KEEP, "mqtt_user"),
+    ("mqtt_pass", "", ("t", 64), SET | SECRET | KEEP, "mqtt_pass"),
+    ("mqtt_tls", 0, ("n", 0, 1), SET, None),
+    ("telemetry_s", 60, ("n", 10, 86400), SET | KEEP, None),
     # OpenPAYGO Token (docs/tokens.md): start 0 derives the starting code from
     # the key, as the reference implementation does
-    ("token_key", "", _hex_key(16), SET | SECRET | KEEP, "token_key"),
-    ("token_start", 0, _num(0, 999999999), SET | KEEP, "token_start"),
-    ("token_restricted", 0, _num(0, 1), SET | KEEP, "token_restricted"),
-    ("token_unit_credit", 100, _num(1, 10 ** 9), SET | KEEP, None),
-    ("token_divider", 1, _num(1, 10 ** 6), SET | KEEP, None),
+    ("token_key", "", ("h", 16), SET | SECRET | KEEP, "token_key"),
+    ("token_start", 0, ("n", 0, 999999999), SET | KEEP, "token_start"),
+    ("token_restricted", 0, ("n", 0, 1), SET | KEEP, "token_restricted"),
+    ("token_unit_credit", 100, ("n", 1, 10 ** 9), SET | KEEP, None),
+    ("token_divider", 1, ("n", 1, 10 ** 6), SET | KEEP, None),
     # kept by the meter itself, never `set`
     ("relay_mode", "auto", None, 0, None),
     ("alarms", [], None, 0, None),
@@ -117,17 +109,23 @@ KEEP_ON_RESET = tuple(r[0] for r in ROWS if r[3] & KEEP)
 PROVISIONED = dict((r[4], r[0]) for r in ROWS if r[4])
 
 
+def _board(b):
+    low = b.LOW_CREDIT
+    return {"loss_bound_mwh": b.LOSS_BOUND_MWH, "low_credit": low,
+            "low_clear": low * 3 // 2, "emergency_threshold": low}
+
+
 def defaults(board):
     out = {}
     for key, d, _, _, _ in ROWS:
-        v = d(board) if callable(d) else d
-        out[key] = list(v) if isinstance(v, list) else v
+        out[key] = list(d) if isinstance(d, list) else d
+    out.update(_board(board))
     return out
 
 
 def parse(key, text):
     """The value of setting `key` given as text, or ValueError."""
-    for k, parse_fn, _ in CONFIG:
-        if k == key and parse_fn is not None:
-            return parse_fn(text, key)
+    for k, spec, _ in CONFIG:
+        if k == key and spec is not None:
+            return check(spec, text, key)
     raise ValueError("unknown setting %r (see config)" % key[:24])

@@ -99,11 +99,11 @@ def test_every_setting_default_passes_its_own_check():
     d = schema.defaults(board)
     keys = [r[0] for r in schema.ROWS]
     assert len(keys) == len(set(keys))
-    for key, parse_fn, _ in schema.CONFIG:
-        assert parse_fn is not None, key
+    for key, spec, _ in schema.CONFIG:
+        assert spec is not None, key
         if d[key] == "" and key == "token_key":
             continue        # unset until provisioned: no key is not a key `set` takes
-        assert parse_fn(str(d[key]), key) == d[key], key
+        assert schema.parse(key, str(d[key])) == d[key], key
     assert set(schema.SECRETS) <= set(schema.CONFIG_KEYS)
     assert set(schema.PROVISIONED.values()) <= set(keys)
     assert "hc_key" in schema.KEEP_ON_RESET and "wifi_pass" not in schema.KEEP_ON_RESET

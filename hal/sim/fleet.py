@@ -15,7 +15,8 @@ import select
 import sys
 import time
 
-from hal.sim.run import Output, RealTime, Sim, Waiter
+from hal.sim.realtime import RealTime, Waiter
+from hal.sim.run import Output, Sim
 
 DRAIN_TURN_MS = 20
 
