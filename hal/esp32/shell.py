@@ -20,7 +20,8 @@ from firmware.commands import Commands
 from firmware.console import Console
 from firmware.shellcore import BUTTON, CLOCK, ShellCore
 
-TURN_MS = 20
+TURN_MS = 20          # a turn's sleep when a decision may be near
+IDLE_MS = 250         # the longest sleep: console bytes and broker data end it early
 WDT_MS = 8000         # a hang reboots the meter; the ledger makes that harmless
 CONSOLE_BYTES = 64    # console bytes handled per turn at most
 # In RTC memory, which survives machine.reset() but not a power cut: the next
@@ -38,6 +39,20 @@ def maintenance_requested():
     return True
 
 
+def sleep_ms(app, now):
+    """How long this turn may sleep. Pulses wake nothing (the PCNT counts
+    them), so while the next pulses could change a decision (credit close to
+    a threshold, a power limit watched) the loop looks every TURN_MS; else up
+    to IDLE_MS, or to the meter's next wake if sooner."""
+    k = app.supply.steady_pulses(now)
+    # pulses an IDLE_MS sleep may see at the power now, and two to spare
+    near = app.billing.meter.power_w(now) * app.ledger.imp * IDLE_MS // 3600000000 + 2
+    if k <= near:
+        return TURN_MS
+    ms = app.next_wake(now) - now
+    return TURN_MS if ms < TURN_MS else (IDLE_MS if ms > IDLE_MS else ms)
+
+
 def run(board, hal, sync_factory=None):
     """Run the meter until `repl` or `reboot` (both reset the board).
     sync_factory(app) -> Sync or None."""
@@ -51,9 +66,12 @@ def run(board, hal, sync_factory=None):
     # bytes, not text: a text stream decodes UTF-8 and would wait for (or
     # choke on) the rest of a character that a stray byte began
     stdin = getattr(sys.stdin, "buffer", sys.stdin)
-    poll = select.poll()
+    console_in = select.poll()          # console bytes waiting?
+    console_in.register(sys.stdin, select.POLLIN)
+    poll = select.poll()                # the sleep: console bytes or broker data
     poll.register(sys.stdin, select.POLLIN)
     micropython.kbd_intr(-1)
+    watched = None           # the broker socket in the poll, if any
     try:
         while True:
             wdt.feed()
@@ -69,7 +87,7 @@ def run(board, hal, sync_factory=None):
             action = core.network(elapsed, t)     # "reboot": a signed command asked
             console.tick(elapsed)
             for _ in range(CONSOLE_BYTES):
-                if action or not poll.poll(0):
+                if action or not console_in.poll(0):
                     break
                 action = core.console_byte(stdin.read(1), elapsed)
             if action in ("reboot", "repl"):
@@ -77,6 +95,20 @@ def run(board, hal, sync_factory=None):
                 if action == "repl":
                     machine.RTC().memory(MAINTENANCE)
                 machine.reset()
-            poll.poll(TURN_MS)    # the turn's rest, ended early by a console byte
+            link = core.sync.link if core.sync is not None else None
+            sock = link.s if link is not None else None
+            if sock is not watched:
+                if watched is not None:
+                    try:
+                        poll.unregister(watched)
+                    except (OSError, ValueError, KeyError):
+                        pass          # closed with its connection
+                if sock is not None:
+                    poll.register(sock, select.POLLIN)
+                watched = sock
+            # the turn's rest, ended early by a console byte or broker data;
+            # short while the link holds bytes to send or to take apart
+            busy = link is not None and (link.out or link.inp)
+            poll.poll(TURN_MS if busy else sleep_ms(app, elapsed))
     finally:
         micropython.kbd_intr(3)
