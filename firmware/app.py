@@ -4,7 +4,6 @@
 # a clock or a pin by itself.
 
 from firmware import policy, tariff
-from firmware.auth import Auth
 from firmware.billclock import BillingClock
 from firmware.billing import Billing, BillingCalendar
 from firmware.calendar import DAY
@@ -15,7 +14,6 @@ from firmware.relay import AUTO, BOOT, CLOCK, CREDIT, TOPUP
 from firmware.schema import KEEP_ON_RESET, defaults
 from firmware.settings import Settings
 from firmware.supply import Supply
-from firmware.tokendesk import TokenDesk
 
 
 class MeterApp:
@@ -46,12 +44,11 @@ class MeterApp:
         self.clock = BillingClock(lg.time_s, now_ms, False)
         self.events = ev = Events(hal.log_flash, s, self.clock, sink)
         self.log, self.emit, self.alarm = ev.log, ev.emit, ev.alarm
-        self.auth = Auth(s, now_ms)
+        # the technician PIN and the token desk load on first use (RAM)
+        self._auth, self._tokens, self._since = None, None, now_ms
         self.billing = b = Billing(self, now_ms)
         self.local, self.tariffs, self.tariff_now = b.local, b.tariffs, b.tariff_now
         self.add_tariff = b.add_tariff
-        self.tokens = TokenDesk(self, now_ms)
-        self.enter_token = self.tokens.enter
         self.calendar = BillingCalendar(self)
         self.supply = sp = Supply(self)
         self.relay = sp.relay
@@ -75,6 +72,22 @@ class MeterApp:
     @property
     def credit_state(self):
         return self.supply.state
+
+    @property
+    def auth(self):
+        """The technician PIN and its lockout (firmware/auth.py); its wait after
+        wrong PINs runs from boot (or the last refresh), as if made then."""
+        if self._auth is None:
+            from firmware.auth import Auth
+            self._auth = Auth(self.settings, self._since)
+        return self._auth
+
+    def enter_token(self, text, now_ms):
+        """A customer's OpenPAYGO token (firmware/tokendesk.py)."""
+        if self._tokens is None:
+            from firmware.tokendesk import TokenDesk
+            self._tokens = TokenDesk(self, self.boot_ms)
+        return self._tokens.enter(text, now_ms)
 
     def sync_clock(self, wall_s, now_ms, decide=True):
         """A time source says it is wall_s (BillingCalendar, firmware/billing.py)."""
@@ -172,7 +185,7 @@ class MeterApp:
         self.supply.configure()
         self.calendar.day = None
         self.ledger.set_loss_bound(s.get("loss_bound_mwh"))
-        self.auth = Auth(s, now_ms)
+        self._auth, self._since = None, now_ms
         self.supply.decide(AUTO, now_ms)
 
     def verify_ledger(self):

@@ -70,7 +70,8 @@ class Billing:
         """Install a tariff (checked); it takes over at its activation time.
         Its version must be above every version the meter has."""
         a = self.app
-        t = tariff.validate(t)
+        from firmware.tariffcheck import validate
+        t = validate(t)
         have = self.tariffs()
         if have and t["version"] <= max(x["version"] for x in have):
             raise ValueError("tariff version must be above %d"

@@ -15,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import mp  # noqa: E402
 
 sys.path.insert(0, str(mp.ROOT))
-from firmware import calendar, tariff  # noqa: E402  (pure code, runs on CPython too)
+from firmware import calendar, tariffcheck  # noqa: E402  (pure code, runs on CPython too)
 from firmware.schema import parse as parse_setting  # noqa: E402
 from hal.sim.pulses import parse_profile_csv  # noqa: E402
 
@@ -238,7 +238,7 @@ def config(args):
             with open(path) as f:
                 data = json.load(f)
             for t in data if isinstance(data, list) else [data]:
-                tariffs.append(tariff.validate(t))
+                tariffs.append(tariffcheck.validate(t))
         except OSError as e:
             raise ValueError("--tariff: %s" % e)
         except ValueError as e:
