@@ -34,7 +34,11 @@ class SimFlash:
         self._file = None
         self.data = None
         if path is None:
-            self.data = bytearray(b"\xff" * self.size)
+            # erased, filled in place: bytes of the image's size first would
+            # need twice its RAM at once
+            self.data = bytearray(self.size)
+            for off in range(0, self.size, len(_ERASED)):
+                self.data[off:off + len(_ERASED)] = _ERASED[:self.size - off]
         else:
             self._open_image(path, grow_from)
         self.erases = [0] * blocks
