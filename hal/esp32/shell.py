@@ -18,6 +18,7 @@ import micropython
 from firmware.app import MeterApp
 from firmware.commands import Commands
 from firmware.console import Console
+from firmware.socketwatch import SocketWatch
 from firmware.shellcore import BUTTON, CLOCK, ShellCore
 
 TURN_MS = 20          # a turn's sleep when a decision may be near
@@ -71,7 +72,7 @@ def run(board, hal, sync_factory=None):
     poll = select.poll()                # the sleep: console bytes or broker data
     poll.register(sys.stdin, select.POLLIN)
     micropython.kbd_intr(-1)
-    watched = None           # the broker socket in the poll, if any
+    watch = SocketWatch(poll)           # broker data ends the sleep too
     try:
         while True:
             wdt.feed()
@@ -95,17 +96,7 @@ def run(board, hal, sync_factory=None):
                 if action == "repl":
                     machine.RTC().memory(MAINTENANCE)
                 machine.reset()
-            link = core.sync.link if core.sync is not None else None
-            sock = link.s if link is not None else None
-            if sock is not watched:
-                if watched is not None:
-                    try:
-                        poll.unregister(watched)
-                    except (OSError, ValueError, KeyError):
-                        pass          # closed with its connection
-                if sock is not None:
-                    poll.register(sock, select.POLLIN)
-                watched = sock
+            link = watch.follow(core.sync)
             # the turn's rest, ended early by a console byte or broker data;
             # short while the link holds bytes to send or to take apart
             busy = link is not None and (link.out or link.inp)

@@ -50,8 +50,8 @@ def run(cfg):
             w = waiters[i]
             d = int(w.delay()) if v < end else DRAIN_TURN_MS
             due[i] = time.ticks_add(real, d)
-            if w.sock is not None:
-                owner[id(w.sock)] = i
+            if w.watch.sock is not None:
+                owner[id(w.watch.sock)] = i
         now = time.ticks_ms()
         wait = min(time.ticks_diff(d, now) for d in due)
         ready = set()

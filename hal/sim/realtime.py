@@ -9,6 +9,8 @@ import sys
 import termios
 import time
 
+from firmware.socketwatch import SocketWatch
+
 
 class RealTime:
     """Virtual time that follows the wall clock, K times faster."""
@@ -41,7 +43,7 @@ class Waiter:
         self.poll = select.poll() if poll is None else poll
         if stdin is not None:
             self.poll.register(stdin, select.POLLIN)
-        self.sock = None
+        self.watch = SocketWatch(self.poll)
         self.inp_seen = 0          # bytes buffered in the link at the last wait
 
     def wait(self):
@@ -58,17 +60,7 @@ class Waiter:
         if sync is not None and sync.delivery.next_tele is not None:
             nxt = min(nxt, max(v, sync.delivery.next_tele))    # a telemetry snapshot is due
         ms = (nxt - v) / speed
-        link = sync.link if sync is not None else None
-        sock = link.s if link is not None else None
-        if sock is not self.sock:
-            if self.sock is not None:
-                try:
-                    self.poll.unregister(self.sock)
-                except (OSError, ValueError, KeyError):
-                    pass      # closed with its connection
-            if sock is not None:
-                self.poll.register(sock, select.POLLIN)
-            self.sock = sock
+        link = self.watch.follow(sync)
         n = len(link.inp) if link is not None else 0
         if n and n != self.inp_seen:
             ms = 0          # bytes the link took in after the sync's turn: no socket event comes
