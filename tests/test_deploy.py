@@ -91,3 +91,37 @@ def test_deploy_to_a_unix_port_device_then_it_boots(tmp_path):
     assert p.returncode == 0, p.stdout + p.stderr
     assert "pin=set" in out and "session=technician" in out
     assert out.count("ok") == 3
+
+
+def test_a_frozen_deploy_removes_copies_that_would_shadow_the_frozen_firmware(tmp_path):
+    """On a board whose MicroPython has boards/manifest.py frozen in, module
+    files on the filesystem come first on sys.path: `--frozen` writes only
+    main.py and board.json and removes what an earlier deploy left."""
+    dev = tmp_path / "device"
+    dev.mkdir()
+    bridge = ReplBridge(dev)
+    port = "socket://127.0.0.1:%d" % bridge.port
+    try:
+        first = subprocess.run([sys.executable, str(ROOT / "tools" / "deploy.py"), "--port",
+                                port, "--board", "sim", "--resume", "--no-reset"],
+                               capture_output=True, text=True, timeout=300)
+        assert first.returncode == 0, first.stdout + first.stderr
+        assert (dev / "firmware" / "ledger.mpy").exists()
+        r = subprocess.run([sys.executable, str(ROOT / "tools" / "deploy.py"), "--port", port,
+                            "--board", "esp32_devkit_bl0937", "--frozen", "--wifi-ssid", "flat",
+                            "--resume", "--no-reset"], capture_output=True, text=True,
+                           timeout=300)
+    finally:
+        bridge.close()
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "module copies removed" in r.stdout
+    for d in ("firmware", "hal", "boards", "lib/umqtt"):
+        assert not (dev / d).exists(), d
+    assert (dev / "main.py").read_bytes() == (ROOT / "main.py").read_bytes()
+    assert '"board": "esp32_devkit_bl0937"' in (dev / "board.json").read_text()
+
+
+def test_frozen_is_refused_for_the_simulator():
+    r = subprocess.run([sys.executable, str(ROOT / "tools" / "deploy.py"), "--port", "x",
+                        "--board", "sim", "--frozen"], capture_output=True, text=True)
+    assert r.returncode == 2 and "--frozen is for ESP32 boards" in r.stderr

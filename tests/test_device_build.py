@@ -7,7 +7,7 @@ import subprocess
 import pytest
 
 import mp
-from build_mpy import AS_SOURCE, build, device_modules, run_compiled_day
+from build_mpy import AS_SOURCE, board_modules, build, device_modules, run_compiled_day
 
 # The unix port is 64-bit: its objects take up to twice the room they take on
 # the 32-bit ESP32, whose MicroPython heap is ~110 KiB without PSRAM. A day in
@@ -64,3 +64,42 @@ def test_the_heap_limit_is_real(mpy_dir):
     """The same day in a heap far too small must fail: the limit bites."""
     r = run_compiled_day(mpy_dir, 16)
     assert r.returncode != 0 and "MemoryError" in r.stdout + r.stderr
+
+
+def manifest_files(path):
+    """Execute a MicroPython build manifest with stand-ins for its commands,
+    as tools/manifestfile.py of MicroPython resolves them (paths relative to
+    the manifest's folder; package() with files=None takes every .py below
+    the package; include() of the port's manifest is the port's business):
+    returns (the files it freezes, the micropython-lib packages it requires)."""
+    here = path.parent
+    files, required = set(), []
+
+    def package(name, files_=None, base_path=".", opt=None, **kw):
+        top = (here / base_path / name).resolve()
+        listed = kw.get("files", files_)
+        if listed is None:
+            files.update(top.rglob("*.py"))
+        else:
+            files.update((top / f).resolve() for f in listed)
+
+    def module(name, base_path=".", opt=None):
+        files.add((here / base_path / name).resolve())
+
+    env = {"include": lambda p, **kw: None, "package": package, "module": module,
+           "require": lambda name, **kw: required.append(name),
+           "metadata": lambda **kw: None, "options": None}
+    exec(compile(path.read_text(), str(path), "exec"), env)
+    return files, required
+
+
+def test_the_manifest_freezes_exactly_what_a_board_runs():
+    """boards/manifest.py freezes the firmware, the ESP32 HAL and boards (no
+    simulator, not the manifest itself) and requires umqtt.simple; main.py
+    stays on the filesystem."""
+    files, required = manifest_files(mp.ROOT / "boards" / "manifest.py")
+    want = {p.resolve() for p in board_modules() if p.name != "main.py"}
+    for f in files:
+        assert f.exists(), f
+    assert sorted(map(str, files - want)) == [] and sorted(map(str, want - files)) == []
+    assert required == ["umqtt.simple"]

@@ -21,6 +21,17 @@ def device_modules():
     yield mp.ROOT / "main.py"   # stays .py on the board; compiled here as a check
 
 
+def board_modules():
+    """What a board runs, frozen or from its filesystem: the firmware, the
+    ESP32 HAL and boards (not the simulator's), and main.py."""
+    root = mp.ROOT
+    out = sorted((root / "firmware").glob("*.py"))
+    out += [root / "hal" / "__init__.py", root / "hal" / "blockrange.py"]
+    out += sorted((root / "hal" / "esp32").glob("*.py"))
+    out += [root / "boards" / "__init__.py"] + sorted((root / "boards").glob("esp32*.py"))
+    return out + [root / "main.py"]
+
+
 # Viper (machine code) modules go as source: the board compiles them for its own
 # CPU at import (an .mpy would fix one architecture; freezing compiles them for
 # the port's). mpy-cross still checks them with a native architecture.

@@ -9,7 +9,10 @@ needs), main.py and board.json, puts umqtt.simple in /lib (from the local copy
 `make setup` made, or with `--mip` from micropython-lib when the host is
 online), writes the provisioned secrets (meter id and key, MQTT credentials,
 token key, technician PIN) into the meter's settings partition, and resets the
-board. `--port` takes anything mpremote does, including socket://HOST:PORT.
+board. With `--frozen` (a MicroPython built with boards/manifest.py) only main.py
+and board.json are written, and module copies an earlier deploy left, which would
+shadow the frozen ones, are removed. `--port` takes anything mpremote does,
+including socket://HOST:PORT.
 `make deploy PORT=... BOARD=...` runs it."""
 
 import argparse
@@ -47,6 +50,27 @@ def stage(board, out):
     return dest
 
 
+# Run on a board before a --frozen deploy: module copies an earlier deploy left
+# on the filesystem come before .frozen on sys.path and would shadow the frozen
+# firmware (and take the heap freezing saves).
+UNSHADOW = """import os
+def rm(p):
+    try:
+        mode = os.stat(p)[0]
+    except OSError:
+        return
+    if mode & 0x4000:
+        for n in os.listdir(p):
+            rm(p + '/' + n)
+        os.rmdir(p)
+    else:
+        os.remove(p)
+for d in ('firmware', 'hal', 'boards', 'lib/umqtt'):
+    rm(d)
+print('module copies removed')
+"""
+
+
 def remote(port, resume, *args):
     cmd = [str(Path(sys.executable).parent / "mpremote"), "connect", port]
     if resume:
@@ -77,6 +101,10 @@ def main(argv=None):
     p.add_argument("--ntp-server", default="", metavar="HOST[:PORT]",
                    help="the meter's time server (default pool.ntp.org)")
     p.add_argument("--mip", action="store_true", help="install umqtt.simple with mip")
+    p.add_argument("--frozen", action="store_true",
+                   help="the board runs a MicroPython build with boards/manifest.py frozen "
+                        "in: write only main.py and board.json, and remove module copies "
+                        "an earlier deploy left (they would shadow the frozen ones)")
     p.add_argument("--resume", action="store_true",
                    help="do not soft-reset the board when connecting")
     p.add_argument("--no-reset", action="store_true", help="leave the board running")
@@ -87,8 +115,15 @@ def main(argv=None):
             secrets = json.loads(Path(a.secrets).read_text())
         except (OSError, ValueError) as e:
             p.error("--secrets: %s" % e)
+    if a.frozen and a.board == "sim":
+        p.error("--frozen is for ESP32 boards (the simulator freezes nothing)")
     with tempfile.TemporaryDirectory() as tmp:
-        dev = stage(a.board, tmp)
+        if a.frozen:
+            dev = Path(tmp) / "device"
+            dev.mkdir()
+            shutil.copy(mp.ROOT / "main.py", dev / "main.py")
+        else:
+            dev = stage(a.board, tmp)
         cfg = {"board": a.board, "wifi_ssid": a.wifi_ssid, "wifi_pass": a.wifi_pass}
         if a.ntp_server:
             cfg["ntp_server"] = a.ntp_server
@@ -96,13 +131,17 @@ def main(argv=None):
         dirs = sorted({str(f.parent.relative_to(dev)) for f in dev.rglob("*")
                        if f.is_file() and f.parent != dev})
         mk = "import os\nfor d in %r:\n    try:\n        os.mkdir(d)\n    except OSError:\n" \
-             "        pass\n" % (["lib", "lib/umqtt"] + dirs)
+             "        pass\n" % ((["lib"] if a.frozen else ["lib", "lib/umqtt"]) + dirs)
+        if a.frozen:
+            print(remote(a.port, a.resume, "exec", UNSHADOW).strip())
         remote(a.port, a.resume, "exec", mk)
         for d in [""] + dirs:
             files = [str(f) for f in sorted((dev / d).iterdir()) if f.is_file()]
             if files:
                 remote(a.port, a.resume, "fs", "cp", *files, ":" + (d + "/" if d else "./"))
-        if a.mip:
+        if a.frozen:
+            pass                    # umqtt.simple is frozen with the firmware
+        elif a.mip:
             remote(a.port, a.resume, "mip", "install", "umqtt.simple")
         else:
             src = mp.MP_LIB / "umqtt"
