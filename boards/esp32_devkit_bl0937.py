@@ -10,12 +10,14 @@ from boards.esp32_common import (BLOCK_SIZE, INITIAL_CREDIT, LEDGER_BLOCKS,  # n
                                  PARTITION, PRICE_PER_KWH, SETTINGS_BLOCKS)
 
 NAME = "esp32-devkit-bl0937"
+CHIP = "esp32"              # esptool --chip; strapping pins 0, 2, 5, 12, 15
 IMP_PER_KWH = 1600          # BL0937 CF pulses per kWh after this board's calibration
 PIN_CF = 25                 # BL0937 CF output (active power pulses)
 PIN_RELAY_SET = 26          # latching relay: set coil driver
 PIN_RELAY_RESET = 27        # latching relay: reset coil driver
-PIN_BUTTON = 0              # the BOOT button doubles as the customer's button
-PIN_LED = 2
+PIN_BUTTON = 33             # not GPIO0 (the BOOT button): held at a power-on or
+                            # brownout reset it starts the ROM loader, the meter stops
+PIN_LED = 2                 # the DevKit's own LED (a strapping pin, but an output)
 PIN_BUZZER = 4
 RELAY_KIND = "latching"
 

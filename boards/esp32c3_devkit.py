@@ -10,6 +10,7 @@ from boards.esp32_common import (BLOCK_SIZE, INITIAL_CREDIT, LEDGER_BLOCKS,  # n
                                  PARTITION, PRICE_PER_KWH, SETTINGS_BLOCKS)
 
 NAME = "esp32c3-devkit"
+CHIP = "esp32c3"            # esptool --chip; strapping pins 2, 8, 9
 IMP_PER_KWH = 1600
 PIN_CF = 4
 PIN_RELAY = 5

@@ -9,11 +9,13 @@ from boards.esp32_common import (BLOCK_SIZE, INITIAL_CREDIT, LEDGER_BLOCKS,  # n
                                  PARTITION, PRICE_PER_KWH, SETTINGS_BLOCKS)
 
 NAME = "esp32s3-devkit"
+CHIP = "esp32s3"            # esptool --chip; strapping pins 0, 3, 45, 46
 IMP_PER_KWH = 3200
 PIN_CF = 4
 PIN_RELAY = 5
-PIN_BUTTON = 0
-PIN_LED = 48
+PIN_BUTTON = 6              # not GPIO0 (BOOT): a strapping pin
+PIN_LED = 7                 # a plain LED and resistor: the DevKitC-1's own LED (GPIO48
+                            # or 38) is an addressable RGB one that Pin.value cannot light
 PIN_BUZZER = None
 RELAY_KIND = "monostable"
 

@@ -52,3 +52,32 @@ def test_a_wrong_name_in_the_esp32_hal_fails(tmp_path):
     r = mypy(tmp_path, DEVICE)
     assert r.returncode != 0
     assert "RISE" in r.stdout and "STATION" in r.stdout
+
+
+# Strapping pins, from the chips' datasheets (ESP32 5.1, ESP32-S3 and ESP32-C3
+# "Strapping Pins"): their level at a reset chooses the boot mode, so nothing a
+# person or the energy IC may hold there at a power-on or brownout reset.
+STRAPPING = {"esp32": {0, 2, 5, 12, 15}, "esp32s3": {0, 3, 45, 46}, "esp32c3": {2, 8, 9}}
+
+
+def test_no_board_puts_an_input_or_a_relay_on_a_strapping_pin():
+    """A button held (or a pulse line driven) at a reset would boot the ROM
+    loader: the meter stops, a latching relay holds whatever it was. The LED
+    may sit on one (an output, as a DevKit's own LED does)."""
+    import ast
+    boards = [p for p in DEVICE if p.startswith("boards/esp32") and
+              p != "boards/esp32_common.py"]
+    assert len(boards) == 3
+    for path in boards:
+        # the board's constants, read without importing it (it needs machine)
+        b = {}
+        for node in ast.parse((mp.ROOT / path).read_text()).body:
+            if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant):
+                b[node.targets[0].id] = node.value.value
+        pins = {k: v for k, v in b.items()
+                if k in ("PIN_BUTTON", "PIN_CF", "PIN_RELAY", "PIN_RELAY_SET", "PIN_RELAY_RESET")}
+        assert "PIN_BUTTON" in pins and "PIN_CF" in pins, path
+        bad = {k: v for k, v in pins.items() if v in STRAPPING[b["CHIP"]]}
+        assert bad == {}, (path, bad)
+        if b["CHIP"] == "esp32s3":
+            assert b["PIN_LED"] not in (38, 48), "the DevKitC-1's RGB LED needs a driver"
