@@ -17,6 +17,7 @@ PIN_RELAY_SET = 26          # latching relay: set coil driver
 PIN_RELAY_RESET = 27        # latching relay: reset coil driver
 PIN_BUTTON = 33             # not GPIO0 (the BOOT button): held at a power-on or
                             # brownout reset it starts the ROM loader, the meter stops
+PIN_TEST_OUT = 32           # the self-test drives pulses here: a jumper to PIN_CF
 PIN_LED = 2                 # the DevKit's own LED (a strapping pin, but an output)
 PIN_BUZZER = 4
 RELAY_KIND = "latching"

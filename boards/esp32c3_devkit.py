@@ -15,6 +15,7 @@ IMP_PER_KWH = 1600
 PIN_CF = 4
 PIN_RELAY = 5
 PIN_BUTTON = 3              # not GPIO9: a strapping pin (held at reset, the ROM loader runs)
+PIN_TEST_OUT = 6            # the self-test drives pulses here: a jumper to PIN_CF
 PIN_LED = 7
 PIN_BUZZER = None
 RELAY_KIND = "monostable"

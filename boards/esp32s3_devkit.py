@@ -14,6 +14,7 @@ IMP_PER_KWH = 3200
 PIN_CF = 4
 PIN_RELAY = 5
 PIN_BUTTON = 6              # not GPIO0 (BOOT): a strapping pin
+PIN_TEST_OUT = 8            # the self-test drives pulses here: a jumper to PIN_CF
 PIN_LED = 7                 # a plain LED and resistor: the DevKitC-1's own LED (GPIO48
                             # or 38) is an addressable RGB one that Pin.value cannot light
 PIN_BUZZER = None

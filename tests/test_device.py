@@ -9,7 +9,7 @@ import time
 import pytest
 
 from conftest import ROOT
-from device import Device
+from device import Device, need_shared
 from test_mqtt import Listener, meterctl, provision
 
 
@@ -273,3 +273,33 @@ def test_relay_opens_within_a_pulse_of_zero_credit_on_a_silent_network(tmp_path)
     assert r["relay"] == "open" and r["mqtt"] == "connecting", r
     assert 0 <= r["past_zero"] <= 1, r
     assert r["credit"] <= 0
+
+
+def test_the_hardware_selftest_on_a_new_board(broker, tmp_path):
+    """hal/esp32/selftest.py, the acceptance test a technician runs with one
+    jumper wire: on a new board (blank meter partition, no broker yet) it
+    writes, reads back and erases a block and leaves the partition blank; the
+    missing jumper and broker fail by name. Provisioned, with the jumper from
+    PIN_TEST_OUT to the pulse input, every item passes; on the C3 the pulses
+    arrive by interrupt."""
+    need_shared()
+    run = "import hal.esp32.selftest as t\nt.run()\n"
+    dev = Device(tmp_path / "new", wifi={"assoc_ms": 0})
+    out = dev.run(run).splitlines()
+    assert "pulses: FAIL (0 of 100 counted (jumper GPIO32 to GPIO25))" in out, out
+    assert "relay: PASS (closed, then open: two clicks)" in out
+    assert "flash: PASS (block 25 written, read back, erased)" in out
+    assert "broker: FAIL (no broker provisioned)" in out and out[-1] == "selftest: FAIL"
+    img = (tmp_path / "new" / "flash.img").read_bytes()
+    assert img.count(0xFF) == len(img)              # nothing left behind
+    for board, chip, jumper in (("esp32_devkit_bl0937", "esp32", [32, 25]),
+                                ("esp32c3_devkit", "esp32c3", [6, 4])):
+        reg, sec = provision(broker.addr, tmp_path / board, pin="2468")
+        dev = Device(tmp_path / board / "dev", wifi={"assoc_ms": 0}, jumper=jumper, chip=chip)
+        dev.board["board"] = board
+        dev.provision(json.loads(sec.read_text()), broker.addr)
+        out = dev.run(run).splitlines()
+        assert out[0].startswith("pulses: PASS (100 of 100"), (board, out)
+        assert out[2] == "flash: PASS (26 blocks read; holds data, so not written)", out
+        assert out[3] == "wifi: PASS" and out[4].startswith("broker: PASS"), out
+        assert out[-1] == "selftest: PASS", out

@@ -12,7 +12,9 @@
 # "pulses_per_ks" per 1000 s for rates that are not whole); with
 # "relay_coils": [set_pin, reset_pin] they flow only while the latching relay's
 # contacts are closed (a coil's rising edge moves them; open at power-on), so
-# energy delivered after credit ran out can be measured. Pin levels and the
+# energy delivered after credit ran out can be measured; with "jumper": [out,
+# in] a rising edge on pin `out` is a pulse on the input (counted by the PCNT
+# stand-in, or the input's Pin.irq handler called). Pin levels and the
 # watchdog's longest gap between feeds go to the report.
 
 import _thread
@@ -39,13 +41,23 @@ class Pin:
             return self._v
         if v and not self._v and self.id in _world.get("relay_coils", ()):
             _Contacts.move(self.id == _world.get("relay_coils")[0])
+        jumper = _world.get("jumper")
+        if v and not self._v and jumper and self.id == jumper[0]:
+            # a wire from this output to the pulse input: a rising edge is a pulse
+            _Contacts.wired += 1
+            handler = Pin.handlers.get(jumper[1])
+            if handler is not None:
+                handler(self)
         self._v = 1 if v else 0
         pins = dict(_world.reported("pins", {}))
         pins[str(self.id)] = self._v
         _world.report("pins", pins)
 
+    handlers = {}            # pin id -> its IRQ handler (what a jumper wire triggers)
+
     def irq(self, handler=None, trigger=3):
         self.handler = handler
+        Pin.handlers[self.id] = handler
 
 
 class _Contacts:
@@ -54,6 +66,7 @@ class _Contacts:
     closed = False
     since = 0
     acc = 0
+    wired = 0               # pulses a jumper wire brought (world "jumper": [out, in])
 
     @classmethod
     def move(cls, closed):
@@ -83,7 +96,7 @@ class _Counter:
         self._zero = 0
 
     def _now(self):
-        return _Contacts.micro() // 1000000
+        return _Contacts.micro() // 1000000 + _Contacts.wired
 
     def value(self, v=None):
         n = self._now() - self._zero
