@@ -9,7 +9,8 @@
 include("$(PORT_DIR)/boards/manifest.py")
 package("firmware", base_path="..")
 package("hal", files=["__init__.py", "blockrange.py", "esp32/__init__.py", "esp32/board.py",
-                      "esp32/net.py", "esp32/outputs.py", "esp32/pulses.py", "esp32/shell.py"],
+                      "esp32/net.py", "esp32/outputs.py", "esp32/pulses.py", "esp32/selftest.py",
+                      "esp32/shell.py"],
         base_path="..")
 package("boards", files=["__init__.py", "esp32_common.py", "esp32_devkit_bl0937.py",
                          "esp32s3_devkit.py", "esp32c3_devkit.py"], base_path="..")
