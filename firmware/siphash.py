@@ -32,14 +32,6 @@ def _rounds(v0, v1, v2, v3, n):
     return v0, v1, v2, v3
 
 
-def siphash24(key, msg):
-    """The 64-bit hash as an integer."""
-    if _native is not None:
-        lo, hi = _native(key, msg)
-        return hi << 32 | lo
-    return _plain(key, msg)
-
-
 def halves(key, msg):
     """The hash as its (low, high) 32-bit halves: no big integer needed on a
     board when the native version runs."""
