@@ -55,11 +55,12 @@ test: setup typecheck lint
 	$(PY) -m pytest -q tests
 
 # make deploy PORT=/dev/ttyUSB0 BOARD=esp32_devkit_bl0937 SECRETS=build/m.secrets.json \
-#             WIFI_SSID=... WIFI_PASS=... [FROZEN=1: a MicroPython with boards/manifest.py frozen in]
+#             WIFI_SSID=... WIFI_PASS=... [INSTALL=1: a stock MicroPython image, give it the
+#             meter's partition table first] [FROZEN=1: a MicroPython with boards/manifest.py frozen in]
 deploy: setup
 	$(PY) tools/deploy.py --port $(PORT) --board $(BOARD) \
 		$(if $(SECRETS),--secrets $(SECRETS)) --wifi-ssid "$(WIFI_SSID)" --wifi-pass "$(WIFI_PASS)" \
-		$(if $(FROZEN),--frozen)
+		$(if $(INSTALL),--install) $(if $(FROZEN),--frozen)
 
 # figures go to build/benchmarks.md; UPDATE_DOCS=1 also rewrites docs/benchmarks.md
 bench: setup

@@ -3,61 +3,14 @@ unix-port REPL through a TCP-to-pty bridge, the deployed app then boots there
 and answers on its console."""
 
 import os
-import pty
-import select
-import socket
 import subprocess
 import sys
-import threading
-import tty
 
 from conftest import ROOT
+from replbridge import ReplBridge, esp32_board
+import install_table
 import mp
-
-
-class ReplBridge:
-    """A unix-port MicroPython REPL on a pty, reachable as socket://."""
-
-    def __init__(self, workdir):
-        self.master, slave = pty.openpty()
-        tty.setraw(slave)
-        self.proc = subprocess.Popen([mp.micropython()], stdin=slave, stdout=slave,
-                                     stderr=slave, close_fds=True, cwd=workdir)
-        os.close(slave)
-        self.srv = socket.socket()
-        self.srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.srv.bind(("127.0.0.1", 0))
-        self.srv.listen(4)
-        self.port = self.srv.getsockname()[1]
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    def _serve(self):
-        self.srv.settimeout(0.2)
-        while not self.stop.is_set():
-            try:
-                c, _ = self.srv.accept()
-            except OSError:
-                continue
-            while not self.stop.is_set():
-                r, _, _ = select.select([c, self.master], [], [], 0.2)
-                if c in r:
-                    d = c.recv(4096)
-                    if not d:
-                        break
-                    os.write(self.master, d)
-                if self.master in r:
-                    c.sendall(os.read(self.master, 4096))
-            c.close()
-
-    def close(self):
-        self.stop.set()
-        self.thread.join()
-        self.proc.kill()
-        self.proc.wait()
-        self.srv.close()
-        os.close(self.master)
+import partitions
 
 
 def test_deploy_to_a_unix_port_device_then_it_boots(tmp_path):
@@ -99,7 +52,10 @@ def test_a_frozen_deploy_removes_copies_that_would_shadow_the_frozen_firmware(tm
     main.py and board.json and removes what an earlier deploy left."""
     dev = tmp_path / "device"
     dev.mkdir()
-    bridge = ReplBridge(dev)
+    chip = tmp_path / "chip.img"        # a board with the meter's partition table
+    chip.write_bytes(b"\xff" * 0x8000 + partitions.to_binary(install_table.table_rows())
+                     + b"\xff" * (0x400000 - 0x8C00))
+    bridge = ReplBridge(dev, esp32_board(tmp_path, chip))
     port = "socket://127.0.0.1:%d" % bridge.port
     try:
         first = subprocess.run([sys.executable, str(ROOT / "tools" / "deploy.py"), "--port",
@@ -115,6 +71,7 @@ def test_a_frozen_deploy_removes_copies_that_would_shadow_the_frozen_firmware(tm
         bridge.close()
     assert r.returncode == 0, r.stdout + r.stderr
     assert "module copies removed" in r.stdout
+    assert "board sees: meter 104 KiB" in r.stdout
     for d in ("firmware", "hal", "boards", "lib/umqtt"):
         assert not (dev / d).exists(), d
     assert (dev / "main.py").read_bytes() == (ROOT / "main.py").read_bytes()

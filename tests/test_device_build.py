@@ -103,3 +103,51 @@ def test_the_manifest_freezes_exactly_what_a_board_runs():
         assert f.exists(), f
     assert sorted(map(str, files - want)) == [] and sorted(map(str, want - files)) == []
     assert required == ["umqtt.simple"]
+
+
+# What ports/esp32 does around a board's mpconfigboard.cmake (CMakeLists.txt:
+# include it, then concatenate SDKCONFIG_DEFAULTS in order, later lines win),
+# with boards/mpconfigboard_esp32_common.cmake as that file sets the target.
+CMAKE_DRIVER = """
+set(CMAKE_BINARY_DIR ${CMAKE_CURRENT_SOURCE_DIR}/build)
+include(${MICROPY_BOARD_DIR}/mpconfigboard.cmake)
+file(WRITE ${CMAKE_BINARY_DIR}/sdkconfig.combined "")
+foreach(f ${SDKCONFIG_DEFAULTS})
+    file(READ ${f} text)
+    file(APPEND ${CMAKE_BINARY_DIR}/sdkconfig.combined "${text}")
+endforeach()
+message(STATUS "target=${IDF_TARGET}")
+message(STATUS "manifest=${MICROPY_FROZEN_MANIFEST}")
+"""
+
+
+def test_the_board_folder_builds_the_frozen_image_with_the_meter_table(tmp_path):
+    """boards/idf/METER_ESP32, run by real cmake as MicroPython's esp32 build
+    runs a BOARD_DIR: the sdkconfig fragment puts boards/partitions.csv in the
+    image (an absolute path, as ESP-IDF reads a relative one from the port's
+    directory), the manifest is boards/manifest.py, the target is the ESP32."""
+    (tmp_path / "boards").mkdir()
+    (tmp_path / "boards" / "sdkconfig.base").write_text(
+        'CONFIG_PARTITION_TABLE_CUSTOM=y\n'
+        'CONFIG_PARTITION_TABLE_CUSTOM_FILENAME="partitions-4MiBplus.csv"\n')
+    (tmp_path / "boards" / "mpconfigboard_esp32_common.cmake").write_text(
+        "set(IDF_TARGET esp32)\nset(SDKCONFIG_DEFAULTS boards/sdkconfig.base)\n")
+    (tmp_path / "driver.cmake").write_text(CMAKE_DRIVER)
+    board = mp.ROOT / "boards" / "idf" / "METER_ESP32"
+    r = subprocess.run([str(mp.ROOT / ".venv" / "bin" / "cmake"),
+                        "-DMICROPY_BOARD_DIR=%s" % board, "-P", "driver.cmake"],
+                       cwd=tmp_path, capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    out = dict(line.split("-- ", 1)[1].split("=", 1) for line in r.stdout.splitlines()
+               if "=" in line)
+    assert out["target"] == "esp32"
+    assert out["manifest"] == str(mp.ROOT / "boards" / "manifest.py")
+    config = {}
+    for line in (tmp_path / "build" / "sdkconfig.combined").read_text().splitlines():
+        if line.startswith("CONFIG_"):
+            k, v = line.split("=", 1)
+            config[k] = v                      # a later fragment wins
+    assert config["CONFIG_PARTITION_TABLE_CUSTOM"] == "y"
+    assert config["CONFIG_PARTITION_TABLE_CUSTOM_FILENAME"] == '"%s"' % (
+        mp.ROOT / "boards" / "partitions.csv")
+    assert config["CONFIG_ESPTOOLPY_FLASHSIZE_4MB"] == "y"

@@ -31,6 +31,7 @@ def _meter(tmp, broker, code, heap="1024k", **world):
                   broker.addr)
     dev.run("from firmware.settings import Settings\nimport boards.esp32_devkit_bl0937 as B\n"
             "Settings(B.settings_flash(), {}).save({'telemetry_s': 5})\n")
+    dev.registry = reg
     return dev
 
 
@@ -43,21 +44,34 @@ def _connected(dev, timeout=20):
     return False
 
 
-def heap_run(kib, broker, code, tmp):
-    """None if the meter ran RUN_S seconds in kib KiB, else why not."""
-    dev = _meter(tmp, broker, code, heap="%dk" % kib, pulses_per_s=PULSES_PER_S)
+def heap_run(kib, broker, code, tmp, report=None, **world):
+    """None if the meter ran RUN_S seconds in kib KiB, with a signed top-up
+    from the head-end half way and console commands each second, else why
+    not; the fakes' report goes into `report`."""
+    from test_mqtt import meterctl
+    dev = _meter(tmp, broker, code, heap="%dk" % kib, pulses_per_s=PULSES_PER_S, **world)
     try:
         dev.boot()
         if not _connected(dev):
             return "no MQTT connection"
         end = time.time() + RUN_S
+        topup_at = time.time() + RUN_S / 2
         while time.time() < end:
             for line in ("login 2468", "log 5", "config", "logout", "status"):
                 if dev.cmd(line)[-1] not in ("ok",):
                     return "console: %s failed" % line
+            if topup_at and time.time() > topup_at:
+                topup_at = None
+                r = meterctl(broker.addr, dev.registry, "topup", "m1", 500, "--ref", "H-1")
+                if r.returncode != 0:
+                    return "top-up not applied: " + (r.stdout + r.stderr)[-120:]
             time.sleep(1)
         if not dev.alive():
             return "died: " + dev.stderr_tail()[-200:]
+        if "topups=500" not in dev.cmd("status"):
+            return "top-up not on the ledger"
+        if report is not None:
+            report.update(dev.report())
         return None
     except AssertionError as e:
         text = str(e)
@@ -89,7 +103,32 @@ def staged(out):
     return Path(out)
 
 
-def run(sizes=(96, 112, 128, 144, 160)):
+STAND_INS = """import gc
+gc.collect()
+a = gc.mem_alloc()
+import machine, esp32, network, socket, time, _world, umqtt.simple
+gc.collect()
+print(gc.mem_alloc() - a)
+"""
+
+
+def stand_in_bytes(code, tmp):
+    """Heap the ESP32 stand-ins and the compiled umqtt.simple take on the
+    interpreter: a board has them in its image (C modules, frozen umqtt)."""
+    import subprocess
+    from device import MP32, mp32_env
+    world = Path(tmp) / "world.json"
+    world.write_text("{}")
+    r = subprocess.run([str(MP32), "-c", STAND_INS], capture_output=True, text=True,
+                       cwd=tmp, env=mp32_env(world, str(code.parent / "frozen"), code,
+                                             str(code.parent / "fakes")), timeout=60)
+    return int(r.stdout.split()[-1])
+
+
+def run(lo=64, hi=192, step=8):
+    """The smallest heap (KiB, a multiple of step) the device path runs in,
+    found by bisection (a size that runs is assumed to mean every larger one
+    does), what the stand-ins take of it, and the live heap at 1 MiB."""
     from conftest import Broker
     from device import MP32
     if not MP32.exists():
@@ -100,12 +139,29 @@ def run(sizes=(96, 112, 128, 144, 160)):
         code = staged(Path(tmp) / "fs")
         b = Broker(Path(tmp)).start()
         try:
-            for kib in sizes:
+            def trial(kib):
                 why = heap_run(kib, b, code, Path(tmp) / ("heap%d" % kib))
                 res["heap"][kib] = why or "ok"
                 print("device path in %d KiB: %s" % (kib, why or "ok"))
+                return why is None
+            while hi - lo > step:
+                mid = (lo + hi) // 2 // step * step
+                if trial(mid):
+                    hi = mid
+                else:
+                    lo = mid
+            if hi not in res["heap"]:
+                trial(hi)
+            res["min_kib"] = hi if res["heap"][hi] == "ok" else None
+            stand_ins = stand_in_bytes(code, tmp)
+            res["stand_ins_kib"] = round(stand_ins / 1024, 1)
+            seen = {}
+            why = heap_run(1024, b, code, Path(tmp) / "live", seen, mem_live_ms=200)
+            res["live_kib"] = None if why else round(seen["mem_live"] / 1024, 1)
         finally:
             b.stop()
+    print("device path: smallest heap %s KiB, of which the stand-ins %s KiB; live heap %s KiB"
+          % (res["min_kib"], res["stand_ins_kib"], res["live_kib"]))
     out = mp.ROOT / "build" / "bench-device.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(res, indent=1))

@@ -9,7 +9,10 @@ needs), main.py and board.json, puts umqtt.simple in /lib (from the local copy
 `make setup` made, or with `--mip` from micropython-lib when the host is
 online), writes the provisioned secrets (meter id and key, MQTT credentials,
 token key, technician PIN) into the meter's settings partition, and resets the
-board. With `--frozen` (a MicroPython built with boards/manifest.py) only main.py
+board. With `--install` (a board fresh from a stock MicroPython image) it first
+gives the flash the meter's partition table with esptool (tools/install_table.py);
+on every ESP32 board it checks the board sees the `meter` partition before
+writing anything. With `--frozen` (a MicroPython built with boards/manifest.py) only main.py
 and board.json are written, and module copies an earlier deploy left, which would
 shadow the frozen ones, are removed. `--port` takes anything mpremote does,
 including socket://HOST:PORT.
@@ -17,6 +20,7 @@ including socket://HOST:PORT.
 
 import argparse
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -26,6 +30,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import mp  # noqa: E402
 from build_mpy import build  # noqa: E402
+import install_table  # noqa: E402
 
 sys.path.insert(0, str(mp.ROOT))
 from firmware.schema import PROVISIONED  # noqa: E402  (secrets file -> settings)
@@ -81,6 +86,12 @@ def remote(port, resume, *args):
     return r.stdout
 
 
+def board_chip(board):
+    """esptool's --chip for a board: the CHIP its module names."""
+    m = re.search(r'^CHIP = "(\w+)"', (mp.ROOT / "boards" / (board + ".py")).read_text(), re.M)
+    return m.group(1)
+
+
 def secrets_code(board, secrets):
     """Python run on the board: the secrets into its settings partition."""
     changes = {PROVISIONED[k]: v for k, v in secrets.items() if k in PROVISIONED}
@@ -105,6 +116,16 @@ def main(argv=None):
                    help="the board runs a MicroPython build with boards/manifest.py frozen "
                         "in: write only main.py and board.json, and remove module copies "
                         "an earlier deploy left (they would shadow the frozen ones)")
+    p.add_argument("--install", action="store_true",
+                   help="the board runs a stock MicroPython image: first write the meter's "
+                        "partition table at 0x8000 with esptool and erase the new `meter` "
+                        "partition and the head of the filesystem (MicroPython formats it "
+                        "on the next boot); a board that has the table already keeps it")
+    p.add_argument("--wipe-ledger", action="store_true",
+                   help="with --install: replace a different `meter` partition, losing "
+                        "the ledger in it")
+    p.add_argument("--esptool", default="", metavar="CMD",
+                   help="esptool command (default: this Python's esptool module)")
     p.add_argument("--resume", action="store_true",
                    help="do not soft-reset the board when connecting")
     p.add_argument("--no-reset", action="store_true", help="leave the board running")
@@ -117,6 +138,12 @@ def main(argv=None):
             p.error("--secrets: %s" % e)
     if a.frozen and a.board == "sim":
         p.error("--frozen is for ESP32 boards (the simulator freezes nothing)")
+    if a.install and a.board == "sim":
+        p.error("--install is for ESP32 boards (the simulator has no partition table)")
+    if a.install:
+        install_table.install(a.port, board_chip(a.board), a.esptool, a.wipe_ledger)
+    if a.board != "sim":
+        install_table.check(lambda code: remote(a.port, a.resume, "exec", code))
     with tempfile.TemporaryDirectory() as tmp:
         if a.frozen:
             dev = Path(tmp) / "device"

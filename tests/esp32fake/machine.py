@@ -18,6 +18,7 @@
 # watchdog's longest gap between feeds go to the report.
 
 import _thread
+import gc as _gc
 
 import utime
 
@@ -114,8 +115,14 @@ def __getattr__(name):
     raise AttributeError(name)
 
 
+# world "mem_live_ms": how often feed() measures the live heap (bench only:
+# the collection it forces changes when the meter's own collections happen)
+_MEM_EVERY = _world.get("mem_live_ms", 0)
+
+
 class WDT:
     _armed = None
+    _mem_at = 0
 
     def __init__(self, id=0, timeout=5000):
         if WDT._armed is not None:
@@ -138,6 +145,10 @@ class WDT:
         if gap > self.max_gap:
             self.max_gap = gap
             _world.report("wdt_max_gap_ms", gap)
+        if _MEM_EVERY and utime.ticks_diff(t, WDT._mem_at) >= _MEM_EVERY:
+            WDT._mem_at = t
+            _gc.collect()       # what the meter holds live, once a loop turn ends
+            _world.report("mem_live", max(_world.reported("mem_live", 0), _gc.mem_alloc()))
 
     def _watch(self):
         while True:
