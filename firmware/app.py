@@ -3,7 +3,7 @@
 # pulses may have arrived and at the latest by next_wake(); nothing here reads
 # a clock or a pin by itself.
 
-from firmware import policy, tariff
+from firmware import policy, tariff, transient
 from firmware.billclock import BillingClock
 from firmware.billing import Billing, BillingCalendar
 from firmware.calendar import DAY
@@ -11,7 +11,6 @@ from firmware.eventlog import Events
 from firmware.ledger import Ledger, Rejected
 from firmware.meter import mwh
 from firmware.relay import AUTO, BOOT, CLOCK, CREDIT, TOPUP
-from firmware.schema import KEEP_ON_RESET, defaults
 from firmware.settings import Settings
 from firmware.supply import Supply
 
@@ -35,7 +34,8 @@ class MeterApp:
         # True: wake at every minute whatever changes (the reference the
         # computed wakes are tested against, tests/test_batch.py)
         self.minute_wakes = False
-        self.settings = s = Settings(hal.settings_flash, defaults(board))
+        self.settings = s = Settings(hal.settings_flash,
+                                         transient.call("firmware.schema", "defaults", board))
         price = board.PRICE_PER_KWH if new_price is None else new_price
         self.ledger = lg = Ledger(
             hal.ledger_flash, imp_per_kwh=board.IMP_PER_KWH, price_per_kwh=price,
@@ -174,8 +174,8 @@ class MeterApp:
         self.emit({"event": "vend_cancelled", "detail": ref}, now_ms)
 
     def factory_reset(self, now_ms):
-        keep = {k: self.settings.get(k) for k in KEEP_ON_RESET}
-        self.settings.save(keep, replace=True)
+        self.settings.save(transient.call("firmware.schema", "kept", self.settings),
+                           replace=True)
         self.emit({"event": "factory_reset"}, now_ms)
         self.refresh(now_ms)
 

@@ -4,7 +4,7 @@
 # day or month boundary and a time sync cost (standing charges, the block
 # tariff's monthly reset), written to the ledger.
 
-from firmware import tariff
+from firmware import tariff, transient
 from firmware.calendar import DAY, month_key
 from firmware.meter import Meter
 
@@ -70,8 +70,7 @@ class Billing:
         """Install a tariff (checked); it takes over at its activation time.
         Its version must be above every version the meter has."""
         a = self.app
-        from firmware.tariffcheck import validate
-        t = validate(t)
+        t = transient.call("firmware.tariffcheck", "validate", t)
         have = self.tariffs()
         if have and t["version"] <= max(x["version"] for x in have):
             raise ValueError("tariff version must be above %d"

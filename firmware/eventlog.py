@@ -93,13 +93,10 @@ class EventLog:
     def last(self, n):
         """The newest n events, oldest first: (seq, t, kind, value, detail)."""
         out, j = [], self.journal
-        try:
-            for _, sec in j.heads():
-                if len(out) >= n:
-                    break
-                out = [v for _, _, v in j.records(sec, parse)] + out
-        finally:
-            j.release()
+        for _, sec in j.heads():
+            if len(out) >= n:
+                break
+            out = [v for _, _, v in j.records(sec, parse)] + out
         out.sort()
         return out[-n:] if n > 0 else []
 

@@ -73,8 +73,6 @@ class Journal(SectorRing):
             status = self._boot(apply)
         except OSError as e:
             raise RingFault("%s: flash read failed: %s" % (self.name, e))
-        finally:
-            self.release()
         self.fresh = status != OK
         return status
 
@@ -153,21 +151,18 @@ class Journal(SectorRing):
         wanted ones begin, then forward from there: what it holds does not
         grow with the journal, only with n."""
         out = []
-        try:
-            hs = self.heads()
-            start = len(hs) - 1        # index in hs (newest first) to read from
-            for i in range(len(hs)):
-                if self._first(hs[i][1], wanted) is False:
-                    start = i
-                    break
-            for i in range(start, -1, -1):
-                for _, tag, v in self.records(hs[i][1], self.parse):
-                    if wanted(tag, v):
-                        out.append(v)
-                        if len(out) >= n:
-                            return out
-        finally:
-            self.release()
+        hs = self.heads()
+        start = len(hs) - 1        # index in hs (newest first) to read from
+        for i in range(len(hs)):
+            if self._first(hs[i][1], wanted) is False:
+                start = i
+                break
+        for i in range(start, -1, -1):
+            for _, tag, v in self.records(hs[i][1], self.parse):
+                if wanted(tag, v):
+                    out.append(v)
+                    if len(out) >= n:
+                        return out
         return out
 
     def _first(self, sec, wanted):

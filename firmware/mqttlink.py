@@ -34,8 +34,11 @@ class Link:
         self._m = sock_mod
         self.s = None
         self.up = False          # the TCP connection is established
-        self.out = b""
-        self.inp = b""
+        # grown and consumed in place (slice assignment: the ESP32 port has
+        # it), not rebuilt per write: a rebuilt buffer is a new allocation of
+        # its whole length each time, which a small heap cannot always find
+        self.out = bytearray()
+        self.inp = bytearray()
         self.received = False    # set by pump() whenever bytes arrive
         self.last_rx = self.last_ping = 0     # ticks_ms of the last bytes in, last PINGREQ
         self.skip = 0            # bytes of an oversized PUBLISH still to throw away
@@ -71,13 +74,14 @@ class Link:
     def write(self, buf, n=None):
         if isinstance(buf, str):
             buf = buf.encode()       # umqtt writes client id and topics as given
-        self.out += bytes(buf if n is None else buf[:n])
+        self.out.extend(buf if n is None else memoryview(buf)[:n])
         return len(buf) if n is None else n
 
     def read(self, n):
         if len(self.inp) < n:
             raise Pending
-        b, self.inp = self.inp[:n], self.inp[n:]
+        b = bytes(memoryview(self.inp)[:n])
+        self.inp[:n] = b""
         return b
 
     def close(self):
@@ -98,7 +102,7 @@ class Link:
             if self.out:
                 n = self.s.write(self.out)
                 if n:
-                    self.out = self.out[n:]
+                    self.out[:n] = b""
         if flags & (select.POLLIN | select.POLLHUP | select.POLLERR):
             # one chunk a turn; an oversized message being thrown away is
             # drained faster (up to SKIP_READS chunks), it is never kept
@@ -115,7 +119,7 @@ class Link:
                     d = d[n:]
                     if not self.skip and self.skip_pid is not None:
                         self._puback(self.skip_pid)
-                self.inp += d
+                self.inp.extend(d)
                 if not self.skip:
                     break
 
@@ -167,9 +171,11 @@ class Link:
             pid = (b[i + 2 + t] << 8) | b[i + 3 + t]
         have = len(b) - i
         if have >= n:
-            self.inp, self.skip = b[i + n:], 0
+            b[:i + n] = b""
+            self.skip = 0
         else:
-            self.inp, self.skip = b"", n - have
+            b[:] = b""
+            self.skip = n - have
         self.skip_pid = pid
         self.dropped += 1
         if not self.skip and pid is not None:
@@ -231,7 +237,10 @@ def mqtt_module():
     if not isinstance(getattr(simple, "socket"), Shim):
         import socket
         setattr(simple, "socket", Shim(socket))
-    return simple, (OSError, simple.MQTTException, AssertionError, IndexError, TypeError)
+    # MemoryError: a message the heap cannot take now ends the connection
+    # like any broken link (it is sent again), not the meter's loop
+    return simple, (OSError, simple.MQTTException, AssertionError, IndexError, TypeError,
+                    MemoryError)
 
 
 def describe(e):

@@ -77,16 +77,13 @@ class Outbox:
         sectors in practice, whatever the meter's age. The sector boot took
         was read by boot."""
         j = self.journal
-        try:
-            for _, sec in j.heads():
-                if sec == j.cur:
-                    continue
-                for _, tag, v in j.records(sec, parse):
-                    self._see(tag, v)
-                if self.tseq:
-                    break
-        finally:
-            j.release()
+        for _, sec in j.heads():
+            if sec == j.cur:
+                continue
+            for _, tag, v in j.records(sec, parse):
+                self._see(tag, v)
+            if self.tseq:
+                break
 
     def _reopen(self, rec):
         # A new sector opens with the cursor, so that it survives when the old

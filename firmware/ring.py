@@ -29,6 +29,11 @@ HDR_LEN = 16
 VERSION = 1
 ERASED = 0xFF
 WINDOW = 1024        # boot reads a sector through a window this size
+# One window for every ring, taken at import while the heap is still in one
+# piece: a KiB asked for later (a `log` command) may not be free in one block
+# in a fragmented heap. Each read consumes it before another ring reads (the
+# parsers copy what they keep).
+_WIN = bytearray(WINDOW)
 
 NEW, OK, DIRTY = 0, 1, 2
 
@@ -70,7 +75,6 @@ class SectorRing:
         self.seq = 0
         self.cur = self.nsec - 1   # so that a new ring opens sector 0 first
         self.tail = self.bs
-        self._win = None
         self.damage = []           # (sector, offset) of damaged records found at boot
 
     # -- reading -------------------------------------------------------------
@@ -79,10 +83,8 @@ class SectorRing:
         """Sector bytes from `off`, at most WINDOW of them. Boot never asks for
         a sector-sized buffer: on the device a 4 KiB block may not be free in
         a fragmented heap."""
-        if self._win is None:
-            self._win = bytearray(WINDOW)
         n = self.bs - off
-        mv = memoryview(self._win)[:n if n < WINDOW else WINDOW]
+        mv = memoryview(_WIN)[:n if n < WINDOW else WINDOW]
         self.bdev.readblocks(sec, mv, off)
         return mv
 
@@ -155,10 +157,6 @@ class SectorRing:
                 hs.append((seq, i))
         hs.sort(reverse=True)
         return hs
-
-    def release(self):
-        """Free the read window (it is allocated again when needed)."""
-        self._win = None
 
     # -- writing -------------------------------------------------------------
 

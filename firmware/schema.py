@@ -123,6 +123,11 @@ def defaults(board):
     return out
 
 
+def kept(settings):
+    """The settings a factory reset keeps, with their values now."""
+    return {k: settings.get(k) for k in KEEP_ON_RESET}
+
+
 def parse(key, text):
     """The value of setting `key` given as text, or ValueError."""
     for k, spec, _ in CONFIG:

@@ -9,8 +9,9 @@
 
 import json
 import struct
+from binascii import crc32
 
-from firmware.journal import Journal, intact, seal
+from firmware.journal import Journal, intact
 
 MAGIC = b"PPCF"
 TAG = 0xDE
@@ -20,10 +21,17 @@ MAX_RECORD = 3 + MAX_BLOB + 4
 
 
 def encode(values):
+    """The record, built in one buffer: a record is most of a KiB, and each
+    copy of it is a block a small heap must find in one piece."""
     blob = json.dumps(values).encode()
-    if len(blob) > MAX_BLOB:
-        raise ValueError("settings too large (%d bytes, at most %d)" % (len(blob), MAX_BLOB))
-    return seal(struct.pack("<BH", TAG, len(blob)) + blob)
+    n = len(blob)
+    if n > MAX_BLOB:
+        raise ValueError("settings too large (%d bytes, at most %d)" % (n, MAX_BLOB))
+    rec = bytearray(3 + n + 4)
+    struct.pack_into("<BH", rec, 0, TAG, n)
+    rec[3:3 + n] = blob
+    struct.pack_into("<I", rec, 3 + n, crc32(memoryview(rec)[:3 + n]))
+    return rec
 
 
 def parse(buf, off):

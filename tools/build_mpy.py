@@ -38,6 +38,12 @@ def board_modules():
 AS_SOURCE = ("firmware/siphash_native.py",)
 
 
+# No line-number tables: on a board running .mpy files they are heap (3 KB of
+# the firmware's); a traceback still names the file and function, and the
+# same code run from source (simulator, tests) has the lines.
+LEAN = ("-X", "no-source-lines")
+
+
 def build(out=None, extra=()):
     out = Path(out or mp.ROOT / "build" / "mpy")
     written = []
@@ -55,7 +61,7 @@ def build(out=None, extra=()):
             continue
         dst = out / rel.with_suffix(".mpy")
         dst.parent.mkdir(parents=True, exist_ok=True)
-        r = subprocess.run([mp.mpy_cross(), *extra, "-s", str(rel), "-o", str(dst),
+        r = subprocess.run([mp.mpy_cross(), *LEAN, *extra, "-s", str(rel), "-o", str(dst),
                             str(src)], capture_output=True, text=True)
         if r.returncode != 0:
             raise SystemExit("mpy-cross failed on %s:\n%s" % (rel, r.stderr))

@@ -8,6 +8,7 @@
 # cannot be stopped, so a REPL reached with it armed would be reset within
 # WDT_MS.
 
+import gc
 import select
 import sys
 import time
@@ -25,6 +26,13 @@ TURN_MS = 20          # a turn's sleep when a decision may be near
 IDLE_MS = 250         # the longest sleep: console bytes and broker data end it early
 WDT_MS = 8000         # a hang reboots the meter; the ledger makes that harmless
 CONSOLE_BYTES = 64    # console bytes handled per turn at most
+# A collection after every GC_EVERY bytes allocated, not only when the heap is
+# full: garbage goes back while it is still next to where new objects are
+# made, so long-lived ones do not land between stale ones all over the heap
+# (fragmentation: with a 1 KiB record to write, free bytes that are not in
+# one piece are no use). A collection of the meter's ~110 KB takes 0.3 ms on
+# the 32-bit interpreter on a PC; not measured on a board.
+GC_EVERY = 4096
 # In RTC memory, which survives machine.reset() but not a power cut: the next
 # boot stays in the REPL, with no watchdog and no meter loop. A meter that
 # loses power while in maintenance comes back metering.
@@ -58,6 +66,8 @@ def run(board, hal, sync_factory=None):
     """Run the meter until `repl` or `reboot` (both reset the board).
     sync_factory(app) -> Sync or None."""
     wdt = machine.WDT(timeout=WDT_MS)
+    gc.collect()
+    gc.threshold(GC_EVERY)
     t0 = time.ticks_ms()
     elapsed = 0       # ms since boot: the meter's clock, never wraps
     app = MeterApp(board, hal, lambda ev, t: None, 0)
