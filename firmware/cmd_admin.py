@@ -5,9 +5,7 @@
 import os
 
 from firmware.auth import valid_pin
-from firmware.cmdbase import ANYONE, HEADEND, Result, err
-from firmware.schema import SECRETS, whole as _int
-from firmware.schema import parse as parse_setting
+from firmware.cmdbase import ANYONE, HEADEND, Result, err, whole as _int
 
 CONFIRM_MS = 60000
 
@@ -46,7 +44,8 @@ def setting(a, ses, args, now):
         a.ledger.set_debt(_int(text, key, 0, 10 ** 12))
         a.emit({"event": "config", "detail": "debt", "value": a.ledger.debt}, now)
         return Result(["debt=%d" % a.ledger.debt])
-    value = parse_setting(key, text)
+    from firmware.schema import SECRETS, parse     # transient: only `set` reads it
+    value = parse(key, text)
     a.settings.save({key: value})
     a.emit({"event": "config", "detail": key}, now)
     a.refresh(now)

@@ -6,10 +6,9 @@ import json
 
 from firmware import tariff as tariffs
 from firmware.calendar import format_iso, parse_iso
-from firmware.cmdbase import ANYONE, LEVEL_NAMES, TECHNICIAN, Result, err
+from firmware.cmdbase import ANYONE, LEVEL_NAMES, TECHNICIAN, Result, err, whole as _int
 from firmware.eventlog import kind_name
 from firmware.meter import wh_text
-from firmware.schema import CONFIG_KEYS, SECRETS, whole as _int
 
 MAX_LOG = 100
 
@@ -120,6 +119,7 @@ def emergency(a, ses, args, now):
 
 
 def config(a, ses, args, now):
+    from firmware.schema import CONFIG_KEYS, SECRETS     # transient: only config reads it
     lines = ["imp_per_kwh=%d" % a.ledger.imp]
     for k in CONFIG_KEYS:
         v = a.settings.get(k)

@@ -30,3 +30,14 @@ class Session:
         self.level = level
         self.last_ms = now_ms
         self.confirm = None     # (code, deadline_ms) of a pending factory reset
+
+
+def whole(text, name, lo, hi):
+    """An integer lo..hi from text, or ValueError naming it."""
+    try:
+        v = int(text)
+    except ValueError:
+        raise ValueError("%s must be a whole number" % name)
+    if not lo <= v <= hi:
+        raise ValueError("%s must be %d..%d" % (name, lo, hi))
+    return v

@@ -3,21 +3,12 @@
 # accepts and how it parses it, what a factory reset keeps, what provisioning
 # writes from a secrets file). Adding a setting is one row (docs/architecture.md).
 
+from firmware.cmdbase import whole
+
 # flags
 SET = 1        # `set KEY VALUE` may change it (technician, head-end)
 SECRET = 2     # `config` and `set` show it as ***
 KEEP = 4       # a factory reset keeps it: billing and the head-end link, not configuration
-
-
-def whole(text, name, lo, hi):
-    """An integer lo..hi from text, or ValueError naming it."""
-    try:
-        v = int(text)
-    except ValueError:
-        raise ValueError("%s must be a whole number" % name)
-    if not lo <= v <= hi:
-        raise ValueError("%s must be %d..%d" % (name, lo, hi))
-    return v
 
 
 # How `set` checks a value, as data (closures would cost RAM for every row):

@@ -7,6 +7,7 @@
 # last, as its commit mark (firmware/ring.py). Earlier releases wrote the same
 # layout tag first with tag 'C' 0x43: still read.
 
+import io
 import json
 import struct
 from binascii import crc32
@@ -20,18 +21,32 @@ MAX_BLOB = 1024
 MAX_RECORD = 3 + MAX_BLOB + 4
 
 
-def encode(values):
-    """The record, built in one buffer: a record is most of a KiB, and each
-    copy of it is a block a small heap must find in one piece."""
-    blob = json.dumps(values).encode()
-    n = len(blob)
-    if n > MAX_BLOB:
-        raise ValueError("settings too large (%d bytes, at most %d)" % (n, MAX_BLOB))
-    rec = bytearray(3 + n + 4)
-    struct.pack_into("<BH", rec, 0, TAG, n)
-    rec[3:3 + n] = blob
-    struct.pack_into("<I", rec, 3 + n, crc32(memoryview(rec)[:3 + n]))
-    return rec
+class _Into(io.IOBase):
+    """json.dump's stream: the JSON goes straight into the record buffer,
+    after the header (a record is most of a KiB; a copy of it is a block a
+    fragmented heap may not have in one piece)."""
+
+    def __init__(self, buf):
+        self.buf, self.n = buf, 3
+
+    def write(self, b):
+        end = self.n + len(b)
+        if end > 3 + MAX_BLOB:
+            raise ValueError("settings too large (at most %d bytes)" % MAX_BLOB)
+        self.buf[self.n:end] = b
+        self.n = end
+        return len(b)
+
+
+def encode(values, buf=None):
+    """The record, in buf (MAX_RECORD bytes, reused by each save) or a new one."""
+    buf = bytearray(MAX_RECORD) if buf is None else buf
+    w = _Into(buf)
+    json.dump(values, w)
+    n = w.n - 3
+    struct.pack_into("<BH", buf, 0, TAG, n)
+    struct.pack_into("<I", buf, 3 + n, crc32(memoryview(buf)[:3 + n]))
+    return memoryview(buf)[:3 + n + 4]
 
 
 def parse(buf, off):
@@ -52,6 +67,7 @@ class Settings:
     def __init__(self, bdev, defaults):
         self.defaults = defaults
         self.stored = {}
+        self._rec = bytearray(MAX_RECORD)    # each save's record, taken at boot
         self.journal = Journal(bdev, MAGIC, "settings", MAX_RECORD, parse)
         self.journal.boot(self._load)
 
@@ -76,5 +92,5 @@ class Settings:
                 new.pop(k, None)
             else:
                 new[k] = changes[k]
-        self.journal.put(encode(new))
+        self.journal.put(encode(new, self._rec))
         self.stored = new
