@@ -58,6 +58,15 @@ class Commands:
 
     def run(self, session, words, now_ms):
         """Run one command given as a list of words."""
+        try:
+            return self._run(session, words, now_ms)
+        except MemoryError:
+            # a reply, not the end of the meter's loop; the reply is made at
+            # import (it cannot be allocated now). A top-up cut short here is on
+            # the ledger or not at all, and its REF makes a retry safe.
+            return OUT_OF_MEMORY
+
+    def _run(self, session, words, now_ms):
         if not words:
             return Result()
         name, args = words[0].lower(), words[1:]
@@ -73,3 +82,6 @@ class Commands:
             return transient.call("firmware." + mod, fn, self.app, session, args, now_ms)
         except (ValueError, Rejected) as e:
             return err(str(e))
+
+
+OUT_OF_MEMORY = err("out of memory: try again")

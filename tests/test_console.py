@@ -362,3 +362,11 @@ def test_the_customer_button_from_the_console_and_payg_off_supplies(tmp_path, im
     assert c.kv("relay") == {"relay": "closed", "relay_state": "closed", "relay_mode": "auto"}
     assert json.loads(sec.read_text())["meter_id"] == "b1"
     c.close()
+
+
+def test_a_command_that_runs_out_of_memory_is_an_error_reply():
+    from conftest import mp_json
+    r = mp_json("tests/mp/console/out_of_memory.py")
+    assert r["caught"] and r["error"] == "out of memory: try again"
+    error, lines = r["after"]                 # the next command runs as ever
+    assert error is None and len(lines) == 1 and lines[0].startswith("credit=")
