@@ -44,6 +44,7 @@ mqtt = mp.need("paho.mqtt.client", "meterctl")
 sys.path.insert(0, str(mp.ROOT))
 from firmware.signing import canonical, hmac_sha256, seal_input  # noqa: E402
 from vending import Journal, JournalError  # noqa: E402
+import brokerauth  # noqa: E402
 
 DEFAULT_REGISTRY = mp.ROOT / "build" / "headend.json"
 REPLY_TIMEOUT_S = 20
@@ -87,10 +88,16 @@ def host_port(text):
         raise argparse.ArgumentTypeError("broker is HOST:PORT, got %r" % text)
 
 
+# The head-end's MQTT login, once `provision --broker-dir` made one (main()).
+LOGIN = {}
+
+
 def connect(broker, client_id=None, clean=True):
     c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2,
                     client_id=client_id or "meterctl-" + uuid.uuid4().hex[:8],
                     clean_session=clean)
+    if LOGIN:
+        c.username_pw_set(LOGIN["mqtt_user"], LOGIN["mqtt_pass"])
     c.connect(broker[0], broker[1], keepalive=10)
     nodelay(c)
     return c
@@ -349,8 +356,14 @@ def cmd_provision(a, reg):
         mid = "sim-%04d" % n
     if mid in mids and not a.force:
         raise SystemExit("meterctl: %s is provisioned already (--force to replace)" % mid)
+    user, password = a.mqtt_user or "", a.mqtt_pass or ""
+    if a.broker_dir:            # the broker gets this meter's login and topics
+        user, password = user or mid, password or brokerauth.new_password()
+        taken = {m.get("mqtt_user") for k, m in mids.items() if k != mid}
+        if user in taken or user == brokerauth.HEADEND_USER:
+            raise UsageError("--mqtt-user %r is another's login on this broker" % user)
     secrets = {"meter_id": mid, "key": os.urandom(32).hex(),
-               "mqtt_user": a.mqtt_user or "", "mqtt_pass": a.mqtt_pass or "",
+               "mqtt_user": user, "mqtt_pass": password,
                # OpenPAYGO Token: a 16-byte key and a 9-digit starting code
                "token_key": os.urandom(16).hex(),
                "token_start": int.from_bytes(os.urandom(4), "big") % 900000000 + 100000000,
@@ -360,7 +373,12 @@ def cmd_provision(a, reg):
     mids[mid] = {"key": secrets["key"], "ctr": 0, "seen": 0,
                  "token_key": secrets["token_key"], "token_start": secrets["token_start"],
                  "token_restricted": secrets["token_restricted"], "token_count": 0}
+    if a.broker_dir:
+        mids[mid].update(mqtt_user=user, mqtt_hash=brokerauth.password_hash(password))
+        brokerauth.headend(reg.data)
     reg.save()
+    if a.broker_dir:
+        print("broker_files=%s" % " ".join(map(str, brokerauth.write(reg.data, a.broker_dir))))
     out = Path(a.out or (mp.ROOT / "build" / ("%s.secrets.json" % mid)))
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(secrets, indent=1))
@@ -488,6 +506,11 @@ def main(argv=None):
     pr.add_argument("--mqtt-user")
     pr.add_argument("--mqtt-pass")
     pr.add_argument("--force", action="store_true")
+    pr.add_argument("--broker-dir", metavar="DIR",
+                    help="write the broker's side too: DIR/passwd and DIR/acl for Mosquitto "
+                         "(password_file, acl_file), every provisioned meter allowed only its "
+                         "own topics and the head-end user only its own; the meter's login "
+                         "is its id and a new password unless --mqtt-user/--mqtt-pass")
     p.add_argument("--journal", metavar="FILE",
                    help="the vending journal (default $METERCTL_JOURNAL, else vends.sqlite "
                         "beside the registry)")
@@ -539,6 +562,7 @@ def main(argv=None):
     rs.add_argument("seq", type=int)
     a = p.parse_args(argv)
     reg = Registry(a.registry)
+    LOGIN.update(reg.data.get("headend") or {})
     try:
         return dispatch(p, a, reg)
     except UsageError as e:
