@@ -70,14 +70,14 @@ class Commands:
         if not words:
             return Result()
         name, args = words[0].lower(), words[1:]
-        need = self.level(name, args)
-        if need is None:
+        entry = spec(name)
+        if entry is None:
             return err("unknown command %r (try help)" % name[:24])
-        if session.level < need:
+        if session.level < entry[2 if args else 1]:
             if not self.app.auth.has_pin():
                 return err("no technician PIN set on this meter (provision one)")
             return err("technician login required")
-        mod, fn = spec(name)[3].split(".")
+        mod, fn = entry[3].split(".")
         try:
             return transient.call("firmware." + mod, fn, self.app, session, args, now_ms)
         except (ValueError, Rejected) as e:

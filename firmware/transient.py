@@ -28,5 +28,5 @@ def drop(name):
     del sys.modules[name]
     pkg, leaf = name.rsplit(".", 1)
     parent = sys.modules.get(pkg)
-    if parent is not None and leaf in dir(parent):
+    if parent is not None and hasattr(parent, leaf):
         delattr(parent, leaf)
