@@ -3,6 +3,7 @@
 # before the other partitions existed is still the same meter), then settings
 # and the event log.
 
+from firmware.tls import CaFile, CaRam
 from hal.blockrange import BlockRange
 from hal.sim.clock import VirtualClock
 from hal.sim.flash import SimFlash
@@ -31,8 +32,10 @@ RELAY_KIND = "latching"     # bistable: a coil pulse per switch ("monostable": a
 class Hal:
     """The simulated hardware of one meter."""
 
-    def __init__(self, chip, pulses, relay, clock, indicator):
+    def __init__(self, chip, pulses, relay, clock, indicator, ca=None):
         self.chip = chip
+        # the broker's CA (firmware/tls.py): beside the flash image, or in RAM
+        self.ca = ca if ca is not None else CaRam()
         self.ledger_flash = BlockRange(chip, 0, LEDGER_BLOCKS)
         self.settings_flash = BlockRange(chip, LEDGER_BLOCKS, SETTINGS_BLOCKS)
         self.log_flash = BlockRange(chip, LEDGER_BLOCKS + SETTINGS_BLOCKS, LOG_BLOCKS)
@@ -54,7 +57,8 @@ def build_hal(flash_path=None, load=None, seed=0, noise_pct=0, cut_after_writes=
     profile = load if load is not None else LoadProfile.constant(0)
     pulses = SimPulseSource(profile, imp_per_kwh, clock, relay, seed, noise_pct,
                             start_ms)
-    return Hal(chip, pulses, relay, clock, SimIndicator(clock))
+    return Hal(chip, pulses, relay, clock, SimIndicator(clock),
+               CaFile(flash_path + ".ca") if flash_path else None)
 
 
 def settings_flash(path="meter.img"):

@@ -68,6 +68,7 @@ class MeterApp:
         # persisted relay state, never from a default.
         self.calendar.check(now_ms)
         sp.decide(BOOT, now_ms)
+        self.network_settings()
 
     @property
     def credit_state(self):
@@ -187,6 +188,19 @@ class MeterApp:
         self.ledger.set_loss_bound(s.get("loss_bound_mwh"))
         self._auth, self._since = None, now_ms
         self.supply.decide(AUTO, now_ms)
+        self.network_settings()
+
+    def network_settings(self):
+        """WiFi and MQTT settings to the drivers now, not at the next boot:
+        the WiFi set here wins over the board file's; the sync reconnects."""
+        s = self.settings
+        wifi = getattr(self.hal, "wifi", None)
+        if s.get("wifi_ssid") and wifi is not None:
+            wifi.configure(s.get("wifi_ssid"), s.get("wifi_pass"))
+        sync = self.sync
+        if sync is not None:
+            from firmware.sync import link_settings
+            sync.configure(*link_settings(self))
 
     def verify_ledger(self):
         """None if the ledger on flash says what RAM says, else why not."""

@@ -48,8 +48,11 @@ def setting(a, ses, args, now):
     value = parse(key, text)
     a.settings.save({key: value})
     a.emit({"event": "config", "detail": key}, now)
-    a.refresh(now)
-    return Result(["%s=%s" % (key, "***" if key in SECRETS else value)])
+    a.refresh(now)      # WiFi and MQTT settings too, at once (app.network_settings)
+    out = ["%s=%s" % (key, "***" if key in SECRETS else value)]
+    if key[:5] == "mqtt_" and a.sync is None:
+        out.append("reboot=needed")     # the MQTT stack starts at boot, once provisioned
+    return Result(out)
 
 
 def clear(a, ses, args, now):

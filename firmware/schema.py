@@ -73,7 +73,11 @@ ROWS = (
     ("mqtt_port", 1883, ("n", 1, 65535), SET | KEEP, "mqtt_port"),
     ("mqtt_user", "", ("t", 64), SET | KEEP, "mqtt_user"),
     ("mqtt_pass", "", ("t", 64), SET | SECRET | KEEP, "mqtt_pass"),
-    ("mqtt_tls", 0, ("n", 0, 1), SET, None),
+    # TLS (firmware/tls.py): kept by a factory reset, so that a reset meter
+    # never talks plain text to a broker it reached over TLS; mqtt_ca is the
+    # SHA-256 of the broker's CA certificate, which provisioning installs
+    ("mqtt_tls", 0, ("n", 0, 1), SET | KEEP, "mqtt_tls"),
+    ("mqtt_ca", "", ("h", 32), SET | KEEP, None),
     ("telemetry_s", 60, ("n", 10, 86400), SET | KEEP, None),
     # OpenPAYGO Token (docs/tokens.md): start 0 derives the starting code from
     # the key, as the reference implementation does

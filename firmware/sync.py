@@ -37,7 +37,8 @@ CMDS_PER_TURN = 32         # commands read per loop turn; the rest wait at the b
 
 class Sync:
     def __init__(self, app, commands, wifi, meter_id, key, host, port, user=None,
-                 password=None, telemetry_s=60, outbox=None):
+                 password=None, telemetry_s=60, outbox=None, tls=None):
+        """tls: None for plain MQTT, else (CA store, pin) (firmware/tls.py)."""
         self.app = app
         app.sync = self
         self.wifi = wifi
@@ -45,6 +46,8 @@ class Sync:
         self.mac = Hmac(key)       # seals everything the meter publishes
         self.host, self.port = host, port
         self.user, self.password = user, password
+        self.tls = tls
+        self.ctx = None            # the SSLContext, made at the first TLS connection
         self.base = "meters/%s/" % meter_id
         self.client = None         # umqtt's MQTTClient
         self.link = None           # its mqttlink.Link
@@ -93,6 +96,18 @@ class Sync:
         self.online = False
         self.delivery.drop()
 
+    def configure(self, host, port, user, password, tls, telemetry_s):
+        """New connection settings, from `set` (no reboot): a connection
+        made with the old ones is dropped and the new ones tried at once."""
+        self.delivery.telemetry_ms = telemetry_s * 1000
+        new = (host, port, user, password, tls)
+        if new == (self.host, self.port, self.user, self.password, self.tls):
+            return
+        self.host, self.port, self.user, self.password, self.tls = new
+        self.disconnect()
+        self.addr = self.ctx = self.next_try = None
+        self.backoff = BACKOFF_MIN_MS
+
     def _fail(self, real_ms, now_ms, why):
         self.stats["failures"] += 1
         self.disconnect()
@@ -106,7 +121,11 @@ class Sync:
         """Start a connection: umqtt writes CONNECT into the link and would
         wait for CONNACK; the link says Pending and the loop goes on."""
         simple, _ = mqtt_module()
+        if self.tls is not None and self.ctx is None:
+            from firmware.tls import context
+            self.ctx = context(self.tls[0], self.tls[1])   # OSError: no plain fallback
         simple.socket.addr = self.addr
+        simple.socket.tls = None if self.tls is None else (self.ctx, self.host)
         c = simple.MQTTClient(self.id, self.host, self.port, self.user, self.password,
                               keepalive=KEEPALIVE_S)
         c.set_last_will(self.base + "status", "offline", retain=True, qos=1)
@@ -233,6 +252,14 @@ class Sync:
             self._publish("reply", json.dumps(body), None, 0)
 
 
+def link_settings(app):
+    """(host, port, user, password, tls, telemetry_s) from the settings."""
+    s = app.settings
+    tls = (getattr(app.hal, "ca", None), s.get("mqtt_ca")) if s.get("mqtt_tls") else None
+    return (s.get("mqtt_host"), s.get("mqtt_port"), s.get("mqtt_user") or None,
+            s.get("mqtt_pass") or None, tls, s.get("telemetry_s"))
+
+
 def from_settings(app, wifi, outbox):
     """The sync a provisioned meter runs, or None when it has no broker, id
     or key yet."""
@@ -240,6 +267,6 @@ def from_settings(app, wifi, outbox):
     if not (s.get("mqtt_host") and s.get("meter_id") and s.get("hc_key")):
         return None
     from firmware.commands import Commands
+    host, port, user, password, tls, tele = link_settings(app)
     return Sync(app, Commands(app), wifi, s.get("meter_id"), bytes.fromhex(s.get("hc_key")),
-                s.get("mqtt_host"), s.get("mqtt_port"), s.get("mqtt_user") or None,
-                s.get("mqtt_pass") or None, s.get("telemetry_s"), outbox)
+                host, port, user, password, tele, outbox, tls)

@@ -63,6 +63,7 @@ def esp32_board(tmp, chip):
     partitions in the table at 0x8000, as the port does)."""
     world = tmp / "world.json"
     world.write_text('{"chip_image": "%s"}' % chip)
-    return dict(os.environ, MICROPYPATH=":".join(["", str(mp.ROOT / "tests" / "esp32fake"),
-                                                  "lib"]),
+    # a board's path: '', its frozen modules (ssl.py among them), /lib
+    return dict(os.environ, MICROPYPATH=":".join(["", ".frozen",
+                                                  str(mp.ROOT / "tests" / "esp32fake"), "lib"]),
                 DEVICE_WORLD=str(world))

@@ -155,6 +155,24 @@ def test_late_wifi_connects_once_then_clock_and_mqtt(broker, tmp_path):
         dev.stop()
 
 
+def test_wifi_settings_apply_without_a_reboot(broker, tmp_path):
+    """`set wifi_ssid`/`wifi_pass` join the new network at once (the board
+    file's WiFi was the one at boot); MQTT comes back over it, no reset."""
+    reg, dev = booted(tmp_path, broker, wifi={"assoc_ms": 0})
+    try:
+        assert wait_for(lambda: status(dev)["mqtt"] == "connected", 20)
+        assert dev.report()["wifi_ssid"] != "flat-9"
+        assert dev.cmd("login 2468")[-1] == "ok"
+        assert dev.cmd("set wifi_ssid flat-9")[-2:] == ["wifi_ssid=flat-9", "ok"]
+        assert dev.cmd("set wifi_pass pw-of-flat-9")[-2:] == ["wifi_pass=***", "ok"]
+        rep = dev.report()
+        assert rep["wifi_ssid"] == "flat-9" and rep["wifi_connect_calls"] == 3
+        assert wait_for(lambda: status(dev)["mqtt"] == "connected", 20)
+        healthy(dev)
+    finally:
+        dev.stop()
+
+
 def test_ntp_retries_then_resyncs_and_never_waits(tmp_path):
     """The time source the shell polls: retried while the server is silent,
     then asked again periodically (a crystal drifts 1-2 s a day). No poll

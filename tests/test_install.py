@@ -10,6 +10,7 @@ import sys
 import pytest
 from esp_idf_defs.partitions import PartitionTable
 
+from certs import make
 from conftest import ROOT
 from replbridge import ReplBridge, esp32_board
 import install_table
@@ -51,9 +52,10 @@ def esptool_log(tmp_path):
 def test_install_on_a_stock_image_gives_a_provisioned_meter(tmp_path, fake_esptool):
     chip = fake_esptool
     reg, sec = tmp_path / "headend.json", tmp_path / "m1.json"
+    ca = make(tmp_path)["ca"][0]          # the broker's CA: the meter is set for TLS
     r = subprocess.run([sys.executable, str(ROOT / "tools" / "meterctl.py"), "--registry",
-                        str(reg), "provision", "--id", "m1", "--out", str(sec), "--pin", "2468"],
-                       capture_output=True, text=True)
+                        str(reg), "--ca", str(ca), "provision", "--id", "m1", "--out", str(sec),
+                        "--pin", "2468"], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     dev = tmp_path / "device"
     dev.mkdir()
@@ -88,9 +90,11 @@ def test_install_on_a_stock_image_gives_a_provisioned_meter(tmp_path, fake_espto
                         "-c", "import boards.esp32_devkit_bl0937 as B\n"
                         "from firmware.settings import Settings\n"
                         "s = Settings(B.settings_flash(), {})\n"
-                        "print(s.get('meter_id'), s.get('pin_hash') is not None)"],
+                        "print(s.get('meter_id'), s.get('pin_hash') is not None)\n"
+                        "from firmware import tls\n"      # the CA beside main.py, as pinned
+                        "print(s.get('mqtt_tls'), tls.context('mqtt_ca.der', s.get('mqtt_ca')))"],
                        cwd=dev, env=env, capture_output=True, text=True, timeout=60)
-    assert p.stdout.split() == ["m1", "True"], p.stdout + p.stderr
+    assert p.stdout.split()[:4] == ["m1", "True", "1", "<SSLContext"], p.stdout + p.stderr
 
 
 def test_install_again_keeps_the_ledger(tmp_path, fake_esptool):

@@ -133,6 +133,9 @@ def main():
     print("mqtt ...")
     import bench_mqtt
     lat, rate, outbox = bench_mqtt.run()
+    print("tls handshake ...")
+    import bench_tls
+    tl = bench_tls.run()
     print("idle meters ...")
     import bench_idle
     idle = bench_idle.run()
@@ -197,6 +200,13 @@ def main():
         ("Outbox flash per event queued offline / per message delivered (cursor)",
          "%.0f B / %.0f B" % (outbox["per_queued_event"], outbox["per_delivered"])),
         ("Outbox flash per telemetry snapshot queued", "%.0f B" % outbox["per_telemetry"]),
+        ("TLS handshake of the meter's link, TCP connect to CONNACK (EC P-256, unix port), "
+         "median / max of %d" % bench_tls.RUNS,
+         "%d ms / %d ms (%d loop turns)" % (tl["median_ms"], tl["max_ms"], tl["turns"])),
+        ("TLS memory: smallest GC heap TLS / plain; GC heap held between turns; "
+         "mbedtls (C heap on the unix port) as peak RSS over a plain run",
+         "%d / %d KiB; %.1f KiB; %d KiB" % (tl["min_heap_kib"], tl["min_heap_plain_kib"],
+                                           tl["peak_heap_kib"], tl["tls_rss_kib"])),
         ("CPU per idle real-time meter, MQTT connected (%d meters), mean / max" % idle["meters"],
          "%.2f %% / %.2f %%" % (idle["mean_pct"], idle["max_pct"])),
         ("Smallest heap running the compiled simulated day (unix port, 64-bit)",

@@ -34,6 +34,7 @@ import install_table  # noqa: E402
 
 sys.path.insert(0, str(mp.ROOT))
 from firmware.schema import PROVISIONED  # noqa: E402  (secrets file -> settings)
+from firmware import tls  # noqa: E402
 
 BOARDS = ("sim", "esp32_devkit_bl0937", "esp32s3_devkit", "esp32c3_devkit")
 
@@ -95,6 +96,8 @@ def board_chip(board):
 def secrets_code(board, secrets):
     """Python run on the board: the secrets into its settings partition."""
     changes = {PROVISIONED[k]: v for k, v in secrets.items() if k in PROVISIONED}
+    if secrets.get("mqtt_ca"):      # its certificate goes as a file (main())
+        changes["mqtt_ca"] = tls.pin(tls.der(secrets["mqtt_ca"]))
     pin = secrets.get("pin")
     return ("import boards.{b} as B\nfrom firmware.settings import Settings\n"
             "s = Settings(B.settings_flash(), {{}})\ns.save({c!r})\n"
@@ -134,6 +137,8 @@ def main(argv=None):
     if a.secrets:
         try:
             secrets = json.loads(Path(a.secrets).read_text())
+            if secrets.get("mqtt_ca"):
+                tls.der(secrets["mqtt_ca"])
         except (OSError, ValueError) as e:
             p.error("--secrets: %s" % e)
     if a.frozen and a.board == "sim":
@@ -155,6 +160,8 @@ def main(argv=None):
         if a.ntp_server:
             cfg["ntp_server"] = a.ntp_server
         (dev / "board.json").write_text(json.dumps(cfg))
+        if secrets.get("mqtt_ca"):      # hal/esp32/board.py CA_PATH; pinned in settings
+            (dev / "mqtt_ca.der").write_bytes(tls.der(secrets["mqtt_ca"]))
         dirs = sorted({str(f.parent.relative_to(dev)) for f in dev.rglob("*")
                        if f.is_file() and f.parent != dev})
         mk = "import os\nfor d in %r:\n    try:\n        os.mkdir(d)\n    except OSError:\n" \

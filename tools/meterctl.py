@@ -88,8 +88,10 @@ def host_port(text):
         raise argparse.ArgumentTypeError("broker is HOST:PORT, got %r" % text)
 
 
-# The head-end's MQTT login, once `provision --broker-dir` made one (main()).
+# The head-end's MQTT login, once `provision --broker-dir` made one, and its
+# TLS files (--ca, --cert, --key) (main()).
 LOGIN = {}
+TLS = {}
 
 
 def connect(broker, client_id=None, clean=True):
@@ -98,6 +100,9 @@ def connect(broker, client_id=None, clean=True):
                     clean_session=clean)
     if LOGIN:
         c.username_pw_set(LOGIN["mqtt_user"], LOGIN["mqtt_pass"])
+    if TLS.get("ca"):
+        # the broker's certificate must chain to this CA and name the host
+        c.tls_set(ca_certs=TLS["ca"], certfile=TLS.get("cert"), keyfile=TLS.get("key"))
     c.connect(broker[0], broker[1], keepalive=10)
     nodelay(c)
     return c
@@ -370,6 +375,8 @@ def cmd_provision(a, reg):
                "token_restricted": 1 if a.restricted else 0}
     if a.pin:
         secrets["pin"] = a.pin
+    if a.ca:                     # the meter pins the CA meterctl trusts
+        secrets["mqtt_ca"], secrets["mqtt_tls"] = Path(a.ca).read_text(), 1
     mids[mid] = {"key": secrets["key"], "ctr": 0, "seen": 0,
                  "token_key": secrets["token_key"], "token_start": secrets["token_start"],
                  "token_restricted": secrets["token_restricted"], "token_count": 0}
@@ -444,7 +451,12 @@ def cmd_watch(a, reg):
                 clean=not a.persistent)
     c.on_message = on_message
     topic = "meters/%s/#" % (a.meter or "+")
-    c.on_connect = lambda cl, u, f, rc, p=None: cl.subscribe(topic, qos=1)
+    accepted = []
+
+    def on_connect(cl, u, f, rc, p=None):
+        accepted.append(not rc.is_failure)
+        cl.subscribe(topic, qos=1)
+    c.on_connect = on_connect
     c.subscribe(topic, qos=1)
     c.reconnect_delay_set(0.2, 2)
     end = time.time() + a.seconds if a.seconds else None
@@ -457,6 +469,12 @@ def cmd_watch(a, reg):
     finally:
         c.loop_stop()
         c.disconnect()
+    if not any(accepted):
+        # e.g. a TLS broker that wants a client certificate drops the
+        # connection only after the handshake: say so, not a quiet watch
+        print("meterctl: the broker at %s:%d never accepted the connection"
+              % a.broker, file=sys.stderr)
+        return 1
     return 0
 
 
@@ -498,6 +516,12 @@ def main(argv=None):
     p.add_argument("--broker", type=host_port, default=("127.0.0.1", 1883),
                    metavar="HOST:PORT")
     p.add_argument("--registry", default=str(DEFAULT_REGISTRY), metavar="FILE")
+    p.add_argument("--ca", metavar="PEM", help="MQTT over TLS: the broker's CA certificate "
+                   "(`provision` gives it to the meter too)")
+    p.add_argument("--cert", dest="tls_cert", metavar="PEM", help="client certificate, for a broker that "
+                   "wants one (with --key)")
+    p.add_argument("--key", dest="tls_key", metavar="PEM",
+                   help="the client certificate's private key")
     sub = p.add_subparsers(dest="what", required=True)
     pr = sub.add_parser("provision", help="create a meter id and key, write its secrets")
     pr.add_argument("--id")
@@ -563,6 +587,15 @@ def main(argv=None):
     a = p.parse_args(argv)
     reg = Registry(a.registry)
     LOGIN.update(reg.data.get("headend") or {})
+    if (a.tls_cert or a.tls_key) and not (a.tls_cert and a.tls_key and a.ca):
+        p.error("--cert and --key go together, with --ca")
+    if a.ca:
+        try:
+            from firmware.tls import der
+            der(Path(a.ca).read_text())
+        except (OSError, ValueError) as e:
+            p.error("--ca %s: %s" % (a.ca, e))
+        TLS.update(ca=a.ca, cert=a.tls_cert, key=a.tls_key)
     try:
         return dispatch(p, a, reg)
     except UsageError as e:

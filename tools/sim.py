@@ -253,6 +253,9 @@ def config(args):
                 secrets = json.load(f)
             bytes.fromhex(secrets["key"])
             str(secrets["meter_id"])
+            if secrets.get("mqtt_ca"):
+                from firmware.tls import der
+                der(secrets["mqtt_ca"])
         except (OSError, ValueError, KeyError, TypeError) as e:
             raise ValueError("--secrets %s: not a meter secrets file (%s)" % (args.secrets, e))
     if args.plot and not (args.hours or args.days):

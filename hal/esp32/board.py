@@ -5,6 +5,8 @@ from esp32 import Partition
 from hal.blockrange import BlockRange
 from hal.esp32.net import NtpTime, Wifi
 
+CA_PATH = "/mqtt_ca.der"     # the broker's CA, beside the firmware (tools/deploy.py)
+
 
 class Esp32Hal:
     def __init__(self, board, pulses, relay, indicator, button, wifi_ssid, wifi_pass):
@@ -25,5 +27,6 @@ class Esp32Hal:
         self.indicator = indicator
         self.button = button
         self.wifi = Wifi(wifi_ssid, wifi_pass)
+        self.ca = CA_PATH       # a path: firmware/tls.py loads only for a TLS link
         # polled by the shell; returns UTC seconds when it has a fresh answer
         self.time_source = NtpTime(self.wifi)

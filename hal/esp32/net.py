@@ -80,6 +80,20 @@ class Wifi:
             except OSError:
                 pass
 
+    def configure(self, ssid, password):
+        """Other credentials (the `wifi_ssid`/`wifi_pass` settings): leave the
+        network joined with the old ones and join the new one."""
+        if (ssid, password) == (self.ssid, self.password):
+            return
+        if self.started:
+            try:
+                self.wlan.disconnect()
+            except OSError:
+                pass
+        self.ssid, self.password, self.started = ssid, password, False
+        self.resolver.done.clear()       # names may resolve otherwise there
+        self.connect()
+
     def isconnected(self):
         if not self.started:
             self.connect()
@@ -154,6 +168,7 @@ class NtpTime:
         self.synced = True
         self.due = time.ticks_add(now, NTP_RESYNC_MS)
         self.last_error = ""
+        set_rtc(t)
         return t
 
     def _close(self):
@@ -179,3 +194,14 @@ def parse_answer(b, nonce):
     if secs < 0x80000000:
         secs += 1 << 32       # NTP era 1: from February 2036, within a meter's life
     return secs - NTP_UNIX
+
+
+def set_rtc(utc_s):
+    """The board's own clock to UTC: mbedtls checks a TLS certificate's dates
+    against it (ports/esp32/main.c sets gettimeofday as its time), and a
+    board boots believing it is 2000, before every certificate's start."""
+    import machine
+    from firmware.calendar import DAY, civil_from_days, weekday
+    days, s = divmod(utc_s, DAY)
+    y, m, d = civil_from_days(days)
+    machine.RTC().datetime((y, m, d, weekday(days), s // 3600, s // 60 % 60, s % 60, 0))

@@ -187,6 +187,12 @@ class Sim:
             if k in sec and sec[k] is not None and sec[k] != "" and \
                     app.settings.get(key) != sec[k]:
                 changes[key] = sec[k]
+        if sec.get("mqtt_ca"):
+            # the broker's CA: the certificate to the HAL's store, its pin to the settings
+            from firmware.tls import install
+            pin = install(self.hal.ca, sec["mqtt_ca"])
+            if app.settings.get("mqtt_ca") != pin:
+                changes["mqtt_ca"] = pin
         if self.cfg.get("broker"):
             host, port = self.cfg["broker"]
             if (app.settings.get("mqtt_host"), app.settings.get("mqtt_port")) != (host, port):
@@ -259,7 +265,8 @@ class Sim:
             wh = mwh(p, self.board.IMP_PER_KWH) / 1000
         extra = {}
         if self.sync is not None:
-            extra = {"mqtt": self.sync.stats, "max_sync_ms": self.max_stall_ms,
+            extra = {"mqtt": self.sync.stats, "mqtt_error": self.sync.last_error,
+                     "max_sync_ms": self.max_stall_ms,
                      "telemetry_seq": self.outbox.tseq}
         extra.update({"true_pulses": p, "true_energy_wh": wh,
                       "events": self.app.log.seq if self.app else 0,

@@ -5,6 +5,10 @@ class SimWifi:
     def __init__(self, clock, outages=()):
         self.clock = clock
         self.outages = list(outages)   # [(from_ms, to_ms)]
+        self.ssid = ""                 # any network joins at once here
+
+    def configure(self, ssid, password):
+        self.ssid = ssid
 
     def isconnected(self):
         t = self.clock.now_ms()

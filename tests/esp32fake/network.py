@@ -29,6 +29,7 @@ class _WLAN:
             raise OSError("STA must be active")
         self.calls += 1
         _world.report("wifi_connect_calls", self.calls)
+        _world.report("wifi_ssid", ssid)
         self._since = _world.since_boot_ms()
 
     def disconnect(self):

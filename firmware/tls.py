@@ -1,0 +1,118 @@
+# TLS for the MQTT link: the broker's CA, pinned, and the reasons a
+# handshake failed, short enough for status and the event log.
+#
+# The CA certificate (DER) is kept by the HAL (hal.ca: a file beside the
+# firmware on a board); the settings keep its SHA-256 (`mqtt_ca`), written together by
+# provisioning. A CA that does not match its pin is not used: the meter stays
+# offline rather than trust a certificate someone swapped in, and a meter set
+# for TLS never falls back to plain text.
+#
+# Also run by CPython (tools/deploy.py): nothing MicroPython-only at import.
+
+import binascii
+import hashlib
+
+
+class CaFile:
+    """The CA certificate in a file, replaced atomically (a cut leaves the old
+    one or the new one; the pin says which is meant)."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def read(self):
+        try:
+            with open(self.path, "rb") as f:
+                return f.read()
+        except OSError:
+            return None
+
+    def write(self, der):
+        import os
+        tmp = self.path + ".new"
+        with open(tmp, "wb") as f:
+            f.write(der)
+        os.rename(tmp, self.path)
+
+
+class CaRam:
+    """A CA kept only in RAM (a simulated meter without a flash image)."""
+
+    def __init__(self):
+        self.der = None
+
+    def read(self):
+        return self.der
+
+    def write(self, der):
+        self.der = bytes(der)
+
+
+def der(pem):
+    """The DER bytes of the first certificate in PEM text, or ValueError."""
+    begin, end = "-----BEGIN CERTIFICATE-----", "-----END CERTIFICATE-----"
+    i, j = pem.find(begin), pem.find(end)
+    if i < 0 or j < i:
+        raise ValueError("not a PEM certificate")
+    body = "".join(pem[i + len(begin):j].split())
+    try:
+        return binascii.a2b_base64(body)      # CPython's binascii.Error is a ValueError
+    except ValueError:
+        raise ValueError("not a PEM certificate")
+
+
+def pin(der_bytes):
+    return binascii.hexlify(hashlib.sha256(der_bytes).digest()).decode()
+
+
+def install(store, pem):
+    """Provisioning: the CA into the store; returns the pin for the settings."""
+    d = der(pem)
+    store.write(d)
+    return pin(d)
+
+
+def context(store, pinned):
+    """An ssl.SSLContext that trusts only the pinned CA and checks the
+    broker's certificate (chain, dates, host name); OSError with a short
+    reason when there is none to be had. store: a CaFile, a CaRam, or a path."""
+    if isinstance(store, str):
+        store = CaFile(store)
+    d = store.read() if store is not None else None
+    if not d:
+        raise OSError("TLS no CA")
+    if pin(d) != pinned:
+        raise OSError("TLS CA mismatch")
+    try:
+        import ssl
+    except ImportError:
+        raise OSError("TLS unavailable")
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    # the client default already (extmod/modtls_mbedtls.c), said anyway: it
+    # is the point; the ESP32 stubs lack the attribute
+    ctx.verify_mode = ssl.CERT_REQUIRED  # type: ignore[attr-defined]
+    try:
+        ctx.load_verify_locations(cadata=d)
+    except ValueError:
+        raise OSError("TLS bad CA")
+    return ctx
+
+
+# mbedtls' verify texts (mbedtls_x509_crt_verify_info, raised by MicroPython
+# as ValueError) -> what status and the event log say (16 characters at most)
+_VERIFY = (("expired", "TLS cert expired"), ("future", "TLS cert future"),
+           ("CN", "TLS wrong host"), ("trusted CA", "TLS wrong CA"),
+           ("revoked", "TLS cert revoked"))
+
+
+def reason(e):
+    """A failed handshake, in a few words."""
+    if isinstance(e, ValueError):
+        text = str(e)
+        for key, why in _VERIFY:
+            if key in text:
+                return why
+        return "TLS cert refused"
+    if isinstance(e, OSError) and e.args and isinstance(e.args[0], int) and e.args[0] < 0:
+        return "TLS err -0x%04x" % -e.args[0]       # an mbedtls error code
+    return None
