@@ -3,7 +3,7 @@
 # before the other partitions existed is still the same meter), then settings
 # and the event log.
 
-from firmware.tls import CaFile, CaRam
+from firmware.pinned import InRam, PinnedFile
 from hal.blockrange import BlockRange
 from hal.sim.clock import VirtualClock
 from hal.sim.flash import SimFlash
@@ -35,7 +35,7 @@ class Hal:
     def __init__(self, chip, pulses, relay, clock, indicator, ca=None):
         self.chip = chip
         # the broker's CA (firmware/tls.py): beside the flash image, or in RAM
-        self.ca = ca if ca is not None else CaRam()
+        self.ca = ca if ca is not None else InRam()
         self.ledger_flash = BlockRange(chip, 0, LEDGER_BLOCKS)
         self.settings_flash = BlockRange(chip, LEDGER_BLOCKS, SETTINGS_BLOCKS)
         self.log_flash = BlockRange(chip, LEDGER_BLOCKS + SETTINGS_BLOCKS, LOG_BLOCKS)
@@ -58,7 +58,7 @@ def build_hal(flash_path=None, load=None, seed=0, noise_pct=0, cut_after_writes=
     pulses = SimPulseSource(profile, imp_per_kwh, clock, relay, seed, noise_pct,
                             start_ms)
     return Hal(chip, pulses, relay, clock, SimIndicator(clock),
-               CaFile(flash_path + ".ca") if flash_path else None)
+               PinnedFile(flash_path + ".ca") if flash_path else None)
 
 
 def settings_flash(path="meter.img"):

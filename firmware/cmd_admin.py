@@ -84,6 +84,17 @@ def selftest(a, ses, args, now):
     return Result(lines)
 
 
+def update(a, ses, args, now):
+    if len(args) != 1:
+        return err("usage: update VERSION")
+    if a.sync is None or not getattr(a.hal, "release_key", None):
+        return err("no firmware updates here: a board takes them over its MQTT link")
+    try:
+        return Result(["update=" + a.sync.start_update(args[0])])
+    except OSError as e:
+        return err(str(e.args[0]) if e.args else "flash error")
+
+
 def reboot(a, ses, args, now):
     a.ledger.flush()
     a.emit({"event": "reboot"}, now)

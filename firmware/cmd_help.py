@@ -29,6 +29,7 @@ TEXT = {
     "clear": ("clear", "clear alarms"),
     "selftest": ("selftest", "check flash, ledger, relay"),
     "reboot": ("reboot", "restart the meter"),
+    "update": ("update VERSION", "fetch, check and stage a signed firmware release"),
     "factory-reset": ("factory-reset [CODE]", "settings back to defaults (asks for a code)"),
     "repl": ("repl", "leave to the MicroPython REPL"),
 }

@@ -9,6 +9,7 @@ from firmware.calendar import format_iso, parse_iso
 from firmware.cmdbase import ANYONE, LEVEL_NAMES, TECHNICIAN, Result, err, whole as _int
 from firmware.eventlog import kind_name
 from firmware.meter import wh_text
+from firmware.version import VERSION
 
 MAX_LOG = 100
 
@@ -42,7 +43,9 @@ def status(a, ses, args, now):
         "uptime_s=%d" % ((now - a.boot_ms) // 1000),
         "events=%d" % a.log.seq,
     ] + ([] if a.sync is None else
-         ["mqtt=" + a.sync.state(), "mqtt_error=" + (a.sync.last_error or "none")]))
+         ["mqtt=" + a.sync.state(), "mqtt_error=" + (a.sync.last_error or "none"),
+          "update=" + (a.sync.ota.progress() if a.sync.ota else "none")]) +
+        ["fw=" + VERSION])
 
 
 def energy(a, ses, args, now):

@@ -35,6 +35,7 @@ SPECS = (
     ("clear", TECHNICIAN, TECHNICIAN, "cmd_admin.clear"),
     ("selftest", TECHNICIAN, TECHNICIAN, "cmd_admin.selftest"),
     ("reboot", TECHNICIAN, TECHNICIAN, "cmd_admin.reboot"),
+    ("update", TECHNICIAN, TECHNICIAN, "cmd_admin.update"),
     ("factory-reset", TECHNICIAN, TECHNICIAN, "cmd_admin.factory_reset"),
     ("repl", TECHNICIAN, TECHNICIAN, "cmd_admin.repl"),
 )

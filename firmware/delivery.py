@@ -21,6 +21,7 @@ class Delivery:
         self.telemetry_ms = telemetry_s * 1000
         self.next_tele = None      # meter ms of the next telemetry snapshot
         self.inflight = []         # [pid, kind, seq, acked] in the order sent
+        self.acked_any = False     # the broker has acknowledged a message since boot
         self.sent_event = 0        # newest event seq published on this connection
         self.sent_tele = 0
         self.batch = []            # events read from the log, not yet sent
@@ -58,7 +59,7 @@ class Delivery:
         before it that is acknowledged too (PUBACKs come in order)."""
         for m in self.inflight:
             if m[0] == pid:
-                m[3] = True
+                m[3] = self.acked_any = True
         ob = self.outbox
         while self.inflight and self.inflight[0][3]:
             _, kind, seq, _ = self.inflight.pop(0)

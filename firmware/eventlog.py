@@ -26,7 +26,8 @@ KINDS = ("boot", "relay", "topup", "topup_rejected", "low_credit", "config",
          # appended: codes on flash must keep their meaning
          "credit_state", "relay_state", "standing_charge", "clock", "clock_back",
          "tariff", "emergency", "button", "trip", "trip_reset", "cmd_rejected", "token",
-         "token_rejected", "mqtt_error", "vend_cancelled", "events_lost", "cmd_flood")
+         "token_rejected", "mqtt_error", "vend_cancelled", "events_lost", "cmd_flood",
+         "ota")
 
 
 def _ascii(text):

@@ -249,6 +249,11 @@ def subscribe(topic, pid, qos=1):
     return b"\x82" + _length(len(body)) + body
 
 
+def unsubscribe(topic, pid):
+    body = struct.pack("!H", pid) + _str(topic)
+    return b"\xa2" + _length(len(body)) + body
+
+
 class Shim:
     """Stands in for the socket module inside umqtt.simple: its socket is a
     mqttlink.Link and its name lookup answers from the address the sync

@@ -78,6 +78,11 @@ ROWS = (
     # SHA-256 of the broker's CA certificate, which provisioning installs
     ("mqtt_tls", 0, ("n", 0, 1), SET | KEEP, "mqtt_tls"),
     ("mqtt_ca", "", ("h", 32), SET | KEEP, None),
+    # firmware updates (firmware/ota.py): the release key's SHA-256 (the key
+    # itself is a file beside the firmware); how long a new version has to
+    # prove itself before the meter goes back to the one before
+    ("release_key", "", ("h", 32), SET | KEEP, None),
+    ("ota_deadline_s", 900, ("n", 30, 86400), SET | KEEP, None),
     ("telemetry_s", 60, ("n", 10, 86400), SET | KEEP, None),
     # OpenPAYGO Token (docs/tokens.md): start 0 derives the starting code from
     # the key, as the reference implementation does

@@ -2,50 +2,16 @@
 # handshake failed, short enough for status and the event log.
 #
 # The CA certificate (DER) is kept by the HAL (hal.ca: a file beside the
-# firmware on a board); the settings keep its SHA-256 (`mqtt_ca`), written together by
-# provisioning. A CA that does not match its pin is not used: the meter stays
-# offline rather than trust a certificate someone swapped in, and a meter set
-# for TLS never falls back to plain text.
+# firmware on a board); the settings keep its SHA-256 (`mqtt_ca`), written
+# together by provisioning (firmware/pinned.py). A CA that does not match its
+# pin is not used: the meter stays offline rather than trust a certificate
+# someone swapped in, and a meter set for TLS never falls back to plain text.
 #
 # Also run by CPython (tools/deploy.py): nothing MicroPython-only at import.
 
 import binascii
-import hashlib
 
-
-class CaFile:
-    """The CA certificate in a file, replaced atomically (a cut leaves the old
-    one or the new one; the pin says which is meant)."""
-
-    def __init__(self, path):
-        self.path = path
-
-    def read(self):
-        try:
-            with open(self.path, "rb") as f:
-                return f.read()
-        except OSError:
-            return None
-
-    def write(self, der):
-        import os
-        tmp = self.path + ".new"
-        with open(tmp, "wb") as f:
-            f.write(der)
-        os.rename(tmp, self.path)
-
-
-class CaRam:
-    """A CA kept only in RAM (a simulated meter without a flash image)."""
-
-    def __init__(self):
-        self.der = None
-
-    def read(self):
-        return self.der
-
-    def write(self, der):
-        self.der = bytes(der)
+from firmware.pinned import load, pin
 
 
 def der(pem):
@@ -61,10 +27,6 @@ def der(pem):
         raise ValueError("not a PEM certificate")
 
 
-def pin(der_bytes):
-    return binascii.hexlify(hashlib.sha256(der_bytes).digest()).decode()
-
-
 def install(store, pem):
     """Provisioning: the CA into the store; returns the pin for the settings."""
     d = der(pem)
@@ -75,14 +37,8 @@ def install(store, pem):
 def context(store, pinned):
     """An ssl.SSLContext that trusts only the pinned CA and checks the
     broker's certificate (chain, dates, host name); OSError with a short
-    reason when there is none to be had. store: a CaFile, a CaRam, or a path."""
-    if isinstance(store, str):
-        store = CaFile(store)
-    d = store.read() if store is not None else None
-    if not d:
-        raise OSError("TLS no CA")
-    if pin(d) != pinned:
-        raise OSError("TLS CA mismatch")
+    reason when there is none to be had (firmware/pinned.py's store)."""
+    d = load(store, pinned, "TLS CA")
     try:
         import ssl
     except ImportError:

@@ -50,10 +50,13 @@ def mp32_env(world, umqtt="1.7.0", code=ROOT, fakes=FAKES):
 class Device(PtyIO):
     """One simulated ESP32 meter: its flash image, its world, its console."""
 
-    def __init__(self, tmp, umqtt="1.7.0", heap="1024k", code=ROOT, fakes=FAKES, **world):
+    def __init__(self, tmp, umqtt="1.7.0", heap="1024k", code=ROOT, fakes=FAKES, interp=MP32,
+                 **world):
         """code: where the firmware is (the sources, or .mpy files as deployed);
-        fakes: where the ESP32 stand-ins are (compiled ones cost less heap)."""
+        fakes: where the ESP32 stand-ins are (compiled ones cost less heap);
+        interp: the MicroPython that runs it (the 32-bit v1.28 one: the board's ints)."""
         need_shared()
+        self.interp = str(interp)
         self.code = Path(code)
         self.fakes = fakes
         self.dir = Path(tmp)
@@ -85,7 +88,7 @@ class Device(PtyIO):
     def run(self, code, timeout=60):
         """Run code on the board (as deploy's mpremote exec does)."""
         self.write_world()
-        r = subprocess.run([str(MP32), "-c", code],
+        r = subprocess.run([self.interp, "-c", code],
                            cwd=self.dir, env=mp32_env(self.world_path, self.umqtt, self.code, self.fakes),
                            capture_output=True, text=True, timeout=timeout)
         assert r.returncode == 0, r.stdout + r.stderr
@@ -102,6 +105,8 @@ class Device(PtyIO):
             secrets.setdefault("mqtt_port", int(port))
         out = self.run(secrets_code(self.board["board"], secrets))
         assert "secrets written" in out
+        if secrets.get("release_key"):      # the files deploy writes beside main.py
+            (self.dir / "release.key").write_bytes(bytes.fromhex(secrets["release_key"]))
 
     def boot(self, wait_for=b"> ", power_on=True):
         """Power on (or, with power_on=False, the restart after a reset: RTC
@@ -116,7 +121,7 @@ class Device(PtyIO):
         self.master, slave = pty.openpty()
         tty.setraw(slave)
         self.proc = subprocess.Popen(
-            [str(MP32), "-X", "heapsize=%s" % self.heap, "-i", str(self.code / "main.py")],
+            [self.interp, "-X", "heapsize=%s" % self.heap, "-i", str(self.code / "main.py")],
             cwd=self.dir, env=mp32_env(self.world_path, self.umqtt, self.code, self.fakes), stdin=slave,
             stdout=slave, stderr=subprocess.PIPE, close_fds=True)
         os.close(slave)

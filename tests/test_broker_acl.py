@@ -96,21 +96,23 @@ def test_each_meter_only_its_own_topics_and_the_head_end_only_its_own(tmp_path):
         a = Login(b.addr, secrets["A"]["mqtt_user"], secrets["A"]["mqtt_pass"],
                   ["meters/A/cmd", "meters/B/telemetry", "meters/B/cmd", "meters/#"])
         bb = Login(b.addr, secrets["B"]["mqtt_user"], secrets["B"]["mqtt_pass"],
-                   ["meters/B/cmd"])
+                   ["meters/B/cmd", "releases/#"])
         logins += [a, bb]
         # allowed, each way: the broker delivers
         a.publish("meters/A/telemetry", "a-tele")
         bb.publish("meters/B/telemetry", "b-tele")
         headend.publish("meters/A/cmd", "h-cmd-a")
         headend.publish("meters/B/cmd", "h-cmd-b")
+        headend.publish("releases/9.9.9/head", "h-release")     # firmware for every meter
         time.sleep(WAIT_S)
         assert headend.saw("a-tele") and headend.saw("b-tele")
-        assert a.saw("h-cmd-a") and bb.saw("h-cmd-b")
+        assert a.saw("h-cmd-a") and bb.saw("h-cmd-b") and bb.saw("h-release")
         # what A's login must not do
         a.publish("meters/B/cmd", "forged-cmd")                # command meter B
         a.publish("meters/B/telemetry", "forged-tele")         # speak as meter B
         a.publish("meters/B/status", "forged-status")
         a.publish("meters/A/cmd", "self-cmd")                  # speak as the head-end
+        a.publish("releases/9.9.9/0", "forged-release")         # offer firmware to B
         a.publish("meters/A/events", "a-event")                # (allowed: a control)
         time.sleep(WAIT_S)
         tries = {
@@ -120,6 +122,7 @@ def test_each_meter_only_its_own_topics_and_the_head_end_only_its_own(tmp_path):
             "publish as the head-end (a command to itself)": not a.saw("self-cmd"),
             "read B's telemetry (meters/B/telemetry, meters/#)": not a.saw("b-tele"),
             "read B's commands": not a.saw("h-cmd-b"),
+            "publish a firmware release": not bb.saw("forged-release"),
             "log in without a password": Login(b.addr, "", "").refused,
             "log in as B with A's password": Login(b.addr, "B", secrets["A"]["mqtt_pass"])
             .refused,

@@ -136,6 +136,9 @@ def main():
     print("tls handshake ...")
     import bench_tls
     tl = bench_tls.run()
+    print("firmware update (32-bit v1.28) ...")
+    import bench_ota
+    ota = bench_ota.run()
     print("idle meters ...")
     import bench_idle
     idle = bench_idle.run()
@@ -203,6 +206,16 @@ def main():
         ("TLS handshake of the meter's link, TCP connect to CONNACK (EC P-256, unix port), "
          "median / max of %d" % bench_tls.RUNS,
          "%d ms / %d ms (%d loop turns)" % (tl["median_ms"], tl["max_ms"], tl["turns"])),
+    ] + ([
+        ("Firmware release check on the 32-bit v1.28 interpreter (%d bytes, %d chunks, %d "
+         "modules): RSA-3072 signature / chunk and bundle hashes / module hashes"
+         % (ota["bundle_bytes"], ota["chunks"], ota["modules"]),
+         "%.1f ms / %.1f ms / %.1f ms" % (ota["signature_ms"], ota["chunks_and_bundle_ms"],
+                                          ota["modules_ms"])),
+        ("Firmware update on the device path (32-bit, loopback Mosquitto): meterctl update "
+         "(publish, offer, reply) / the meter's fetch, checks and unpacking to its reboot",
+         "%.1f s / %.1f s" % (ota["offer_s"], ota["fetch_s"])),
+    ] if ota else []) + [
         ("TLS memory: smallest GC heap TLS / plain; GC heap held between turns; "
          "mbedtls (C heap on the unix port) as peak RSS over a plain run",
          "%d / %d KiB; %.1f KiB; %d KiB" % (tl["min_heap_kib"], tl["min_heap_plain_kib"],

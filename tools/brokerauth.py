@@ -56,12 +56,14 @@ def acl_text(data):
            "user %s" % headend(data)["mqtt_user"]]
     out += ["topic read meters/+/%s" % t for t in METER_WRITES]
     out += ["topic write meters/+/%s" % t for t in METER_READS]
+    out += ["topic write releases/#"]          # firmware releases (meterctl update)
     for mid, m in sorted(data["meters"].items()):
         if not m.get("mqtt_hash"):
             continue
         out += ["", "user %s" % m["mqtt_user"]]
         out += ["topic write meters/%s/%s" % (mid, t) for t in METER_WRITES]
         out += ["topic read meters/%s/%s" % (mid, t) for t in METER_READS]
+        out += ["topic read releases/#"]
     return "\n".join(out) + "\n"
 
 

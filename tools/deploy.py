@@ -98,6 +98,8 @@ def secrets_code(board, secrets):
     changes = {PROVISIONED[k]: v for k, v in secrets.items() if k in PROVISIONED}
     if secrets.get("mqtt_ca"):      # its certificate goes as a file (main())
         changes["mqtt_ca"] = tls.pin(tls.der(secrets["mqtt_ca"]))
+    if secrets.get("release_key"):  # so does the release key
+        changes["release_key"] = tls.pin(bytes.fromhex(secrets["release_key"]))
     pin = secrets.get("pin")
     return ("import boards.{b} as B\nfrom firmware.settings import Settings\n"
             "s = Settings(B.settings_flash(), {{}})\ns.save({c!r})\n"
@@ -139,6 +141,7 @@ def main(argv=None):
             secrets = json.loads(Path(a.secrets).read_text())
             if secrets.get("mqtt_ca"):
                 tls.der(secrets["mqtt_ca"])
+            bytes.fromhex(secrets.get("release_key", ""))
         except (OSError, ValueError) as e:
             p.error("--secrets: %s" % e)
     if a.frozen and a.board == "sim":
@@ -162,6 +165,8 @@ def main(argv=None):
         (dev / "board.json").write_text(json.dumps(cfg))
         if secrets.get("mqtt_ca"):      # hal/esp32/board.py CA_PATH; pinned in settings
             (dev / "mqtt_ca.der").write_bytes(tls.der(secrets["mqtt_ca"]))
+        if secrets.get("release_key"):  # hal/esp32/board.py RELEASE_KEY; pinned too
+            (dev / "release.key").write_bytes(bytes.fromhex(secrets["release_key"]))
         dirs = sorted({str(f.parent.relative_to(dev)) for f in dev.rglob("*")
                        if f.is_file() and f.parent != dev})
         mk = "import os\nfor d in %r:\n    try:\n        os.mkdir(d)\n    except OSError:\n" \

@@ -14,6 +14,9 @@
     meterctl resend METER SEQ                               publish events again from SEQ
     meterctl token METER VALUE [--type add|set|disable|sync] [--extended]
                                                             an OpenPAYGO token, offline
+    meterctl release-key FILE                               a new release key (RSA-3072)
+    meterctl release VERSION --key FILE                     build and sign a firmware release
+    meterctl update (METER | --all) VERSION                 publish it; the meters fetch it
 
 Every command that changes money, relay or configuration is signed with the
 meter's key (HMAC-SHA256) and carries a counter above every earlier one. The
@@ -45,6 +48,7 @@ sys.path.insert(0, str(mp.ROOT))
 from firmware.signing import canonical, hmac_sha256, seal_input  # noqa: E402
 from vending import Journal, JournalError  # noqa: E402
 import brokerauth  # noqa: E402
+import release  # noqa: E402
 
 DEFAULT_REGISTRY = mp.ROOT / "build" / "headend.json"
 REPLY_TIMEOUT_S = 20
@@ -112,7 +116,9 @@ def nodelay(client):
     """paho leaves Nagle on: a command sent while the last PUBACK is still
     unacknowledged at TCP level would wait for the broker's delayed ACK."""
     import socket
-    client.socket().setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    s = client.socket()
+    if s is not None:        # None: the broker dropped it already (a TLS refusal)
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 def signed(reg, mid, cmd, args):
@@ -375,6 +381,11 @@ def cmd_provision(a, reg):
                "token_restricted": 1 if a.restricted else 0}
     if a.pin:
         secrets["pin"] = a.pin
+    if a.release_key:            # the meter takes releases this key signed
+        try:
+            secrets["release_key"] = release.modulus(a.release_key).hex()
+        except (OSError, ValueError) as e:
+            raise UsageError("--release-key: %s" % e)
     if a.ca:                     # the meter pins the CA meterctl trusts
         secrets["mqtt_ca"], secrets["mqtt_tls"] = Path(a.ca).read_text(), 1
     mids[mid] = {"key": secrets["key"], "ctr": 0, "seen": 0,
@@ -393,6 +404,64 @@ def cmd_provision(a, reg):
     print("meter_id=%s" % mid)
     print("secrets=%s" % out)
     return 0
+
+
+def cmd_release(p, a, reg):
+    """Firmware releases (docs/ota.md)."""
+    if a.what == "release-key":
+        try:
+            release.new_key(a.file)
+        except FileExistsError:
+            p.error("%s exists: a release key is never overwritten" % a.file)
+        print("release_key=%s" % a.file)
+        return 0
+    try:
+        ota_version(a.version)
+    except ValueError as e:
+        p.error(str(e))
+    folder = Path(getattr(a, "out", None) or getattr(a, "release", None)
+                  or mp.ROOT / "build" / "releases" / a.version)
+    if a.what == "release":
+        try:
+            release.make(a.version, a.release_key, folder)
+        except (OSError, ValueError) as e:
+            p.error("--key: %s" % e)
+        print("release=%s" % folder)
+        return 0
+    mids = sorted(reg.data["meters"]) if a.all else [a.meter]
+    if not mids or mids == [None] or (a.all and a.meter):
+        p.error("update: a METER or --all")
+    for mid in mids:
+        reg.meter(mid)
+    try:
+        head, parts = (folder / "head").read_bytes(), release.chunks(folder)
+    except OSError as e:
+        p.error("no release %s (meterctl release builds it): %s" % (a.version, e))
+    # retained, so that each meter fetches it when it can, as often as it must
+    c = connect(a.broker)
+    c.loop_start()
+    try:
+        base = "releases/%s/" % a.version
+        for topic, payload in [(base + "head", head)] + \
+                [(base + str(i), b) for i, b in enumerate(parts)]:
+            c.publish(topic, payload, qos=1, retain=True).wait_for_publish(30)
+    finally:
+        c.loop_stop()
+        c.disconnect()
+    print("published=%s chunks=%d" % (a.version, len(parts)))
+    rc = 0
+    for mid in mids:
+        r = call(a.broker, reg, mid, signed(reg, mid, "update", [a.version]))
+        print("%s: %s" % (mid, "no reply" if r is None else
+                          " ".join(r.get("lines", [])) or r.get("error", "")))
+        rc |= 0 if r and r.get("ok") else 1
+    return rc
+
+
+def ota_version(v):
+    parts = v.split(".")
+    if not 1 <= len(parts) <= 4 or not all(x.isdigit() and len(x) < 6 for x in parts):
+        raise ValueError("VERSION must be like 1.2.0, got %r" % v)
 
 
 def cmd_watch(a, reg):
@@ -581,6 +650,19 @@ def main(argv=None):
     tk.add_argument("--extended", action="store_true", help="a 12-digit token")
     pr.add_argument("--restricted", action="store_true",
                     help="tokens in digits 1-4 (a 4-key keypad)")
+    rk = sub.add_parser("release-key", help="make a new release key (RSA-3072, private)")
+    rk.add_argument("file")
+    rb = sub.add_parser("release", help="build and sign a firmware release")
+    rb.add_argument("version")
+    rb.add_argument("--key", dest="release_key", required=True, metavar="FILE")
+    rb.add_argument("--out", metavar="DIR", help="default build/releases/VERSION")
+    up = sub.add_parser("update", help="publish a release (retained) and offer it to meters")
+    up.add_argument("meter", nargs="?")
+    up.add_argument("version")
+    up.add_argument("--all", action="store_true", help="every meter in the registry")
+    up.add_argument("--release", metavar="DIR", help="default build/releases/VERSION")
+    pr.add_argument("--release-key", metavar="FILE",
+                    help="the release key (its public half goes to the meter)")
     rs = sub.add_parser("resend", help="ask the meter to publish its events again from SEQ")
     rs.add_argument("meter")
     rs.add_argument("seq", type=int)
@@ -608,6 +690,8 @@ def main(argv=None):
 def dispatch(p, a, reg):
     if a.what == "provision":
         return cmd_provision(a, reg)
+    if a.what in ("release-key", "release", "update"):
+        return cmd_release(p, a, reg)
     if a.what == "watch":
         return cmd_watch(a, reg)
     if a.what == "read":

@@ -5,7 +5,8 @@ from esp32 import Partition
 from hal.blockrange import BlockRange
 from hal.esp32.net import NtpTime, Wifi
 
-CA_PATH = "/mqtt_ca.der"     # the broker's CA, beside the firmware (tools/deploy.py)
+CA_PATH = "mqtt_ca.der"      # the broker's CA, beside the firmware (tools/deploy.py)
+RELEASE_KEY = "release.key"  # the release key's modulus (firmware/ota.py; its folder is /)
 
 
 class Esp32Hal:
@@ -28,5 +29,6 @@ class Esp32Hal:
         self.button = button
         self.wifi = Wifi(wifi_ssid, wifi_pass)
         self.ca = CA_PATH       # a path: firmware/tls.py loads only for a TLS link
+        self.release_key = RELEASE_KEY
         # polled by the shell; returns UTC seconds when it has a fresh answer
         self.time_source = NtpTime(self.wifi)

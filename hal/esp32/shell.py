@@ -109,7 +109,7 @@ def run(board, hal, sync_factory=None):
             link = watch.follow(core.sync)
             # the turn's rest, ended early by a console byte or broker data;
             # short while the link holds bytes to send or to take apart
-            busy = link is not None and (link.out or link.inp)
+            busy = link is not None and (link.out or link.inp or core.sync.updating())
             poll.poll(TURN_MS if busy else sleep_ms(app, elapsed))
     finally:
         micropython.kbd_intr(3)

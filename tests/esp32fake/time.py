@@ -7,8 +7,7 @@
 #  - time() follows the RTC, which starts at 2000-01-01 on a cold boot and is
 #    set by machine.RTC().datetime (what ntptime.settime does).
 
-from utime import sleep, sleep_ms, sleep_us, ticks_add, ticks_cpu, ticks_diff  # noqa: F401
-from utime import ticks_us  # noqa: F401
+from utime import sleep, sleep_ms, sleep_us, ticks_cpu, ticks_us  # noqa: F401
 import utime
 
 import _world
@@ -22,6 +21,16 @@ _rtc = [0, utime.ticks_ms()]   # RTC seconds (2000 epoch) at host ticks
 
 def ticks_ms():
     return (utime.ticks_ms() + _offset) & (PERIOD - 1)
+
+
+# ticks arithmetic in the board's period (extmod/modtime.c), also when the
+# interpreter running the fakes is a 64-bit one, whose own period is larger
+def ticks_add(t, delta):
+    return (t + delta) & (PERIOD - 1)
+
+
+def ticks_diff(a, b):
+    return ((a - b + PERIOD // 2) & (PERIOD - 1)) - PERIOD // 2
 
 
 def time():
