@@ -13,15 +13,14 @@
 #     sync reads the CONNACK itself when it comes;
 #   - QoS 1 publishes, SUBSCRIBE and their acknowledgements are written and
 #     matched by the sync (packets below), as they come;
-#   - TLS is the link's too (firmware/tls.py): umqtt gets no `ssl`, because its
-#     TLS handshake would run blocking inside connect(), seconds of key
-#     exchange on a board; here it goes a step per turn like everything else.
+#   - TLS is the link's too (firmware/tls.py's TlsLink): umqtt gets no `ssl`,
+#     because its TLS handshake would run blocking inside connect(), seconds of
+#     key exchange on a board; there it goes a step per turn like everything else.
 
 import errno
 import select
 import struct
 import time
-
 
 IPPROTO_TCP, TCP_NODELAY = 6, 1   # the same numbers on Linux and lwIP
 MAX_PACKET = 4096                 # longer incoming packets end the connection
@@ -34,11 +33,9 @@ class Pending(Exception):
 
 
 class Link:
-    def __init__(self, sock_mod, tls=None):
-        """tls: (ssl.SSLContext, the broker's host name) for a TLS link."""
+    def __init__(self, sock_mod):
         self._m = sock_mod
         self.s = None
-        self.tls = tls
         self.up = False          # the TCP connection is established
         # grown and consumed in place (slice assignment: the ESP32 port has
         # it), not rebuilt per write: a rebuilt buffer is a new allocation of
@@ -104,47 +101,17 @@ class Link:
             raise OSError(errno.ENOTCONN)
         ev = self.poller.poll(0)
         flags = ev[0][1] if ev else 0
-        if self.tls is None:
-            self._move(flags, self.s)
-            return
-        if flags & select.POLLOUT and not self.up:
-            self._wrap()
-            return
-        from firmware.tls import reason     # only a TLS meter loads it
-        try:
-            self._move(flags, self.s)
-        except ValueError as e:          # mbedtls refused the certificate
-            raise OSError(reason(e))
-        except OSError as e:
-            why = reason(e)
-            if why is None and not self.spoke and e.args and isinstance(e.args[0], int):
-                why = "TLS failed %d" % e.args[0]    # before any data: the handshake failed
-            if why is None:
-                raise
-            raise OSError(why)
-
-    def _wrap(self):
-        """TCP is up: TLS over it from here. The handshake goes on inside
-        the reads and writes that follow, a step whenever the socket is
-        ready, never waiting (umqtt's own TLS would do it inside connect())."""
-        ctx, host = self.tls
-        self.poller.unregister(self.s)
-        self.s = ctx.wrap_socket(self.s, server_hostname=host, do_handshake_on_connect=False)
-        self.poller.register(self.s, select.POLLIN | select.POLLOUT)
-        self.up = True
-
-    def _move(self, flags, s):
         if flags & select.POLLOUT:
             self.up = True
             if self.out:
-                n = s.write(self.out)
+                n = self.s.write(self.out)
                 if n:
                     self.out[:n] = b""
         if flags & (select.POLLIN | select.POLLHUP | select.POLLERR):
             # one chunk a turn; an oversized message being thrown away is
             # drained faster (up to SKIP_READS chunks), it is never kept
             for _ in range(SKIP_READS if self.skip else 1):
-                d = s.read(READ_CHUNK)
+                d = self.s.read(READ_CHUNK)
                 if d == b"":
                     raise OSError(errno.ECONNRESET)
                 if not d:
@@ -265,7 +232,10 @@ class Shim:
         self.tls = None      # (SSLContext, host name) for the next connection
 
     def socket(self, *a):
-        return Link(self._m, self.tls)
+        if self.tls is None:
+            return Link(self._m)
+        from firmware.tls import TlsLink      # only a TLS meter loads it
+        return TlsLink(self._m, self.tls)
 
     def getaddrinfo(self, host, port, *a):
         return [(2, 1, 0, "", self.addr)]

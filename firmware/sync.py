@@ -28,7 +28,6 @@ from firmware.remote import Desk
 from firmware.signing import Hmac, seal
 
 KEEPALIVE_S = 30
-PROVE_MS = 20000           # a release on trial runs this long, online, before it is kept
 CONNECT_TIMEOUT_MS = 20000  # TCP + CONNACK, however slow the path
 BACKOFF_MIN_MS = 1000
 BACKOFF_MAX_MS = 60000
@@ -64,10 +63,7 @@ class Sync:
         self.stats = {"connects": 0, "failures": 0, "sent": 0, "rejected": 0, "commands": 0,
                       "ignored": 0}
         self.desk = Desk(app, commands, meter_id, key, self.delivery, self.stats)
-        self.ota = None            # a firmware.ota.Update on its way in
-        self.ota_sub = None        # its (topic, tries) subscribed to now
-        self.ota_reboot = False    # a release is staged: boot it
-        self.trial = False         # this boot is a release on trial (firmware/ota.py)
+        self.ota = None            # a firmware.otasync.OtaSync, once updates are in play
 
     # -- connection ------------------------------------------------------------
 
@@ -75,66 +71,26 @@ class Sync:
     def action(self):
         """"reboot" once a signed command asked for it, or a release is
         staged or missed its deadline (the shell does it)."""
-        return "reboot" if self.ota_reboot else self.desk.action
+        return "reboot" if self.ota is not None and self.ota.reboot else self.desk.action
 
-    # -- firmware updates (firmware/ota.py) ----------------------------------------
+    # -- firmware updates (firmware/otasync.py, loaded only when one is used) --
+
+    def _ota(self):
+        if self.ota is None:
+            from firmware.otasync import OtaSync
+            self.ota = OtaSync(self)
+        return self.ota
 
     def updating(self):
         """A release is being fetched or unpacked: the loop turns quickly."""
-        u = self.ota
-        return u is not None and u.version != "" and u.state is None
-
-    def _ota_event(self, detail):
-        self.app.emit({"event": "ota", "detail": detail}, self.now_ms)
-
-    def ota_boot(self):
-        """At boot: an update that was on its way goes on; a trial is noted."""
-        from firmware import ota
-        self.trial = ota.after_boot(self._ota_event)
-        if ota.exists(ota.STAGE + "/version"):
-            self._updater()
-
-    def _updater(self):
-        if self.ota is None:
-            from firmware import ota
-            from firmware.pinned import load
-            key = load(self.app.hal.release_key, self.app.settings.get("release_key"),
-                       "release key")
-            self.ota = ota.Update(self.app, key, self._ota_event)
-        return self.ota
+        return self.ota is not None and self.ota.busy()
 
     def start_update(self, version):
         """`update VERSION` (signed by the head-end): fetch and stage it.
         OSError or ValueError say why not."""
-        u = self._updater()
+        u = self._ota().updater()
         u.start(version)
         return u.progress()
-
-    def _ota_poll(self, now_ms, online):
-        u = self.ota
-        if u is not None:
-            if u.step():
-                self.ota_reboot = True
-            elif online and self.link is not None:
-                want, link = u.wanted(), self.link
-                if want != self.ota_sub:
-                    if self.ota_sub is not None and self.ota_sub[0]:
-                        link.write(mqttlink.unsubscribe(self.ota_sub[0], self._next_pid()))
-                    if want[0]:
-                        link.write(mqttlink.subscribe(want[0], self._next_pid()))
-                    self.ota_sub = want
-        if self.trial:
-            # proved: ran PROVE_MS, metering, and the head-end acknowledged it
-            up = now_ms - self.app.boot_ms
-            if online and self.delivery.acked_any and up >= PROVE_MS:
-                from firmware import ota
-                ota.confirm(self._ota_event)
-                self.trial = False
-            elif up > self.app.settings.get("ota_deadline_s") * 1000:
-                from firmware import ota
-                ota.give_up(self._ota_event)
-                self.trial = False
-                self.ota_reboot = True
 
     def connected(self):
         return self.online
@@ -221,8 +177,9 @@ class Sync:
         self.delivery.restart()
         self._error("", now_ms)
         self._publish("status", b"online", None, 0, retain=True)
-        self.ota_sub = None         # subscribe again: a retained chunk comes to a new subscription
-        link.write(mqttlink.subscribe(self.base + "cmd", self._next_pid()))
+        if self.ota is not None:
+            self.ota.sub = None     # subscribe again: a retained chunk comes to a new subscription
+        link.write(mqttlink.subscribe(self.base + "cmd", self.next_pid()))
 
     def _on_message(self, topic, msg):
         # Run the command here, inside umqtt's wait_msg: it writes the PUBACK
@@ -230,7 +187,7 @@ class Sync:
         # carried out (and on flash, where it changes anything).
         if topic[:9] == b"releases/":
             if self.ota is not None:
-                self.ota.take(topic.decode(), msg)    # a chunk is on flash before its PUBACK
+                self.ota.take(topic, msg)
             return
         self.stats["commands"] += 1
         self._reply(self.desk.handle(msg, self.now_ms))
@@ -243,12 +200,13 @@ class Sync:
         self.delivery.tick(now_ms)
         self.now_ms = now_ms
         self.desk.tick(now_ms)
-        try:
-            self._ota_poll(now_ms, self.online)
-        except OSError as e:       # the filesystem: that update stops, metering goes on
-            if self.ota is not None:
-                self.ota.state = "failed"
-                self._ota_event("flash " + describe(e))
+        if self.ota is not None:
+            try:
+                self.ota.poll(now_ms)
+            except OSError as e:   # the filesystem: that update stops, metering goes on
+                if self.ota.update is not None:
+                    self.ota.update.state = "failed"
+                self.ota.event("flash " + describe(e))
         _, errors = mqtt_module()
         try:
             if self.client is not None and not self.wifi.isconnected():
@@ -308,7 +266,7 @@ class Sync:
         elif op == 0x90 and len(pkt) >= 5 and pkt[4] == 0x80:
             raise OSError("subscription refused")
 
-    def _next_pid(self):
+    def next_pid(self):
         self.pid = self.pid % 65535 + 1
         return self.pid
 
@@ -316,7 +274,7 @@ class Sync:
         link = self.link
         if link is None:
             return
-        pid = self._next_pid()
+        pid = self.next_pid()
         if payload[:1] == "{":      # events, telemetry, replies: signed (docs/mqtt.md)
             payload = seal(self.mac, self.id, topic, payload)
         link.write(mqttlink.publish_qos1(self.base + topic, payload, pid, retain))
@@ -346,12 +304,22 @@ def from_settings(app, wifi, outbox):
     host, port, user, password, tls, tele = link_settings(app)
     sync = Sync(app, Commands(app), wifi, s.get("meter_id"), bytes.fromhex(s.get("hc_key")),
                 host, port, user, password, tele, outbox, tls)
-    if getattr(app.hal, "release_key", None):
-        for path in ("ota", "ota.json"):  # an update under way, or done before (firmware/ota.py)
-            try:
-                os.stat(path)
-            except OSError:
-                continue
-            sync.ota_boot()
-            break
+    if getattr(app.hal, "release_key", None) and _update_pending():
+        sync._ota()
     return sync
+
+
+def _update_pending():
+    """A fetch to go on with, a trial to prove or a rollback to log
+    (firmware/ota.py's files): only then is the update code loaded."""
+    try:
+        os.stat("ota")
+        return True
+    except OSError:
+        pass
+    try:
+        with open("ota.json") as f:
+            st = json.load(f)
+        return bool(st.get("trial") or st.get("failed"))
+    except (OSError, ValueError, AttributeError):
+        return False

@@ -10,7 +10,9 @@
 # Also run by CPython (tools/deploy.py): nothing MicroPython-only at import.
 
 import binascii
+import select
 
+from firmware.mqttlink import Link
 from firmware.pinned import load, pin
 
 
@@ -72,3 +74,38 @@ def reason(e):
     if isinstance(e, OSError) and e.args and isinstance(e.args[0], int) and e.args[0] < 0:
         return "TLS err -0x%04x" % -e.args[0]       # an mbedtls error code
     return None
+
+
+class TlsLink(Link):
+    """firmware/mqttlink.py's link with TLS over its socket: wrapped once TCP
+    is up, the handshake a step in each read and write that follows, never
+    waiting (umqtt's own TLS would do it inside connect(), blocking)."""
+
+    def __init__(self, sock_mod, tls):
+        """tls: (ssl.SSLContext, the broker's host name)."""
+        Link.__init__(self, sock_mod)
+        self.tls = tls
+
+    def pump(self):
+        if self.s is None or self.up:
+            try:
+                return Link.pump(self)
+            except ValueError as e:          # mbedtls refused the certificate
+                raise OSError(reason(e))
+            except OSError as e:
+                why = reason(e)
+                if why is None and not self.spoke and e.args and isinstance(e.args[0], int):
+                    why = "TLS failed %d" % e.args[0]    # before any data: the handshake
+                if why is None:
+                    raise
+                raise OSError(why)
+        ev = self.poller.poll(0)
+        if ev and ev[0][1] & select.POLLOUT:
+            ctx, host = self.tls
+            self.poller.unregister(self.s)
+            self.s = ctx.wrap_socket(self.s, server_hostname=host,
+                                     do_handshake_on_connect=False)
+            self.poller.register(self.s, select.POLLIN | select.POLLOUT)
+            self.up = True
+        elif ev and ev[0][1] & (select.POLLERR | select.POLLHUP):
+            Link.pump(self)                   # the refusal, as a plain link reports it

@@ -130,40 +130,80 @@ def intact_versions(dev):
     return st
 
 
+def chunks_on_flash(st):
+    """(k, n) from `update=1.1.0 k/n`, or None."""
+    parts = st.get("update", "").split(" ")
+    if len(parts) == 2 and "/" in parts[1]:
+        k, n = parts[1].split("/")
+        return int(k), int(n)
+    return None
+
+
+def cut_when(dev, pred, timeout=60):
+    """The power goes as soon as the meter's status satisfies pred."""
+    end = time.time() + timeout
+    while time.time() < end:
+        try:
+            st = status(dev)
+        except AssertionError:
+            if dev.report().get("resets") == ["machine.reset"]:
+                return None              # it got there and reset itself first
+            raise
+        if pred(st):
+            dev.stop()
+            return st
+    raise AssertionError("never came: %r" % status(dev))
+
+
+def boot_checked(dev):
+    dev.boot(power_on=True)
+    st = status(dev)
+    assert st["fw"] in ("1.0.0", "1.1.0"), st
+    intact_versions(dev)
+    return st
+
+
 def test_power_cuts_during_download_check_and_switch(broker, tmp_path, keys, releases):
-    """Unix port (64-bit): the power goes at random moments of the fetch, the
-    unpacking and the switch. Every boot runs a whole, checked version (1.0.0
-    or 1.1.0, never a mix), the fetch goes on from where it was, and the
-    meter ends on 1.1.0, confirmed."""
+    """Unix port (64-bit): the power goes at three random points of the fetch,
+    right after it while the release is checked and unpacked, and once while
+    the new version is on trial. Every boot runs a whole, checked version
+    (1.0.0 or 1.1.0, never a mix), the fetch goes on from the chunks already
+    on flash, and the meter ends on 1.1.0, confirmed."""
     seed = random.randrange(1 << 30)
     rng = random.Random(seed)
     reg, dev = booted_with_key(tmp_path, broker, keys, interp=mp.micropython())
     try:
         ok = update(broker, reg, "1.1.0", releases, "1.1.0")
         assert ok.returncode == 0, ok.stdout + ok.stderr
-        cuts, seen = 0, set()
-        while True:
-            time.sleep(rng.uniform(0.3, 3))
-            dev.stop()                       # the power goes (or the meter reset itself)
-            cuts += 1
-            dev.boot(power_on=True)
-            st = status(dev)
-            assert st["fw"] in ("1.0.0", "1.1.0"), (seed, st)
-            seen.add(st.get("update", "none").split(" ")[0])
-            intact_versions(dev)
-            if st["fw"] == "1.1.0":
-                break
-            assert cuts < 15, (seed, cuts, st, ota_log(dev))
+        n = len(release.chunks(releases["1.1.0"]))
+        targets = sorted(rng.sample(range(1, n - 1), 3))
+        for target in targets:
+            seen = cut_when(dev, lambda st: (chunks_on_flash(st) or (0, 0))[0] >= target)
+            assert seen is not None, "the whole fetch went by between two reads"
+            had = chunks_on_flash(seen)[0]
+            st = boot_checked(dev)
+            assert st["fw"] == "1.0.0"
+            assert (chunks_on_flash(st) or (n, n))[0] >= had, (seed, had, st["update"])
+        # the last chunk is in: cut while the bundle is checked and unpacked
+        at_check = cut_when(dev, lambda st: chunks_on_flash(st) == (n, n)
+                            or st.get("update", "").startswith("done")) is not None
+        if at_check:
+            time.sleep(rng.uniform(0, 0.2))
+            dev.stop()
+        st = boot_checked(dev)
+        if st["fw"] == "1.0.0":          # it finishes, and resets into the new one
+            assert reset_done(dev), (seed, status(dev), ota_log(dev))
+            st = boot_checked(dev)
+        assert st["fw"] == "1.1.0", (seed, st, ota_log(dev))
         time.sleep(rng.uniform(0, 8))        # and once while the new one is on trial
         dev.stop()
-        dev.boot(power_on=True)
-        assert status(dev)["fw"] == "1.1.0"
+        assert boot_checked(dev)["fw"] == "1.1.0"
         assert wait_for(lambda: "confirmed 1.1.0" in ota_log(dev), 60), \
-            (seed, ota_log(dev), {k: v for k, v in status(dev).items() if k[:1] in "muf"},
-             (dev.dir / "ota.json").read_text())
+            (seed, ota_log(dev), (dev.dir / "ota.json").read_text())
         assert intact_versions(dev)["current"] == "1.1.0"
-        print("\nseed %d: %d power cuts, update states seen at boot: %s"
-              % (seed, cuts, sorted(seen)))
+        print("\nseed %d: power cut at chunks %s of %d, %s, and on trial"
+              % (seed, targets, n, "while checking and unpacking" if at_check
+                 else "(the check was over before a cut could land)"))
     finally:
         dev.stop()
 

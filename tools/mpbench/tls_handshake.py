@@ -20,7 +20,7 @@ if ca_path == "-":
     link = Link(socket)
 else:
     with open(ca_path, "rb") as f:
-        link = Link(socket, (tls.context(ca_path, tls.pin(f.read())), host))
+        link = tls.TlsLink(socket, (tls.context(ca_path, tls.pin(f.read())), host))
 link.connect(socket.getaddrinfo("127.0.0.1", port)[0][-1])
 link.write(b"\x10\x10\x00\x04MQTT\x04\x02\x00\x1e\x00\x04tlsb")   # CONNECT
 peak, turns = 0, 0
