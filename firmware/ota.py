@@ -15,12 +15,14 @@
 # run, metered and reached the head-end, or main.py and the deadline here go
 # back to the confirmed version. The ledger and settings are not touched.
 
+import binascii
 import hashlib
 import json
 import os
 import time
 
 from firmware import rsa
+from firmware.pinned import pin as sha256_hex      # the SHA-256 in hex
 from firmware.version import VERSION
 
 STATE = "ota.json"       # read by main.py too: keep the names
@@ -82,10 +84,6 @@ def makedirs(path):
         p = part if not p else p + "/" + part
         if not exists(p):
             os.mkdir(p)
-
-
-def sha256_hex(data):
-    return "".join("%02x" % b for b in hashlib.sha256(data).digest())
 
 
 class Update:
@@ -261,7 +259,7 @@ class Update:
                 d.update(b)
             f.seek(0)
             index = f.readline()
-        if "".join("%02x" % b for b in d.digest()) != self.head["sha256"]:
+        if binascii.hexlify(d.digest()).decode() != self.head["sha256"]:
             self.state = FAILED
             remove(STAGE + "/bundle")
             self.have = 0

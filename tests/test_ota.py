@@ -246,11 +246,22 @@ def test_a_trial_that_never_reaches_the_head_end_goes_back(broker, tmp_path, key
         dev.stop()
 
 
-def test_corrupted_and_truncated_chunks_are_refused(broker, tmp_path, keys, releases):
-    """A chunk that does not match the signed head is refused and logged;
-    the whole release from the head-end afterwards goes through."""
+def test_unsigned_heads_corrupted_and_truncated_chunks_are_refused(broker, tmp_path, keys,
+                                                                   releases):
+    """A head without a signature, and a chunk that does not match the signed
+    head, are refused and logged; the whole release afterwards goes through."""
     reg, dev = booted_with_key(tmp_path, broker, keys, interp=mp.micropython())
     try:
+        unsigned = tmp_path / "unsigned"
+        unsigned.mkdir()
+        head = (releases["1.1.0"] / "head").read_bytes()
+        (unsigned / "head").write_bytes(head[:head.rfind(b"\n")])     # no signature line
+        (unsigned / "bundle").write_bytes((releases["1.1.0"] / "bundle").read_bytes())
+        r = meterctl(broker.addr, reg, "update", "m1", "1.1.0", "--release", unsigned,
+                     timeout=120)
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert wait_for(lambda: status(dev)["update"] == "failed 1.1.0", 30), status(dev)
+        assert "unsigned" in ota_log(dev)
         for name, spoil in (("corrupt", lambda b: b[:5000] + bytes([b[5000] ^ 1]) + b[5001:]),
                             ("short", lambda b: b[:-10])):
             bad = tmp_path / name
@@ -267,3 +278,50 @@ def test_corrupted_and_truncated_chunks_are_refused(broker, tmp_path, keys, rele
         assert reset_done(dev)
     finally:
         dev.stop()
+
+
+def test_a_broker_restart_in_the_middle_of_a_fetch(broker, tmp_path, keys, releases):
+    """The broker goes down half way through (its retained chunks persist):
+    the meter reconnects, subscribes again and goes on from its chunks."""
+    reg, dev = booted_with_key(tmp_path, broker, keys, interp=mp.micropython())
+    try:
+        assert update(broker, reg, "1.1.0", releases, "1.1.0").returncode == 0
+        end = time.time() + 30
+        while (chunks_on_flash(status(dev)) or (0, 0))[0] < 10 and time.time() < end:
+            pass
+        broker.stop()
+        had = chunks_on_flash(status(dev))
+        assert had and had[0] < had[1], had       # stopped in the middle
+        time.sleep(2)
+        assert chunks_on_flash(status(dev)) == had
+        broker.start()
+        assert reset_done(dev), (status(dev), ota_log(dev))
+        dev.boot(power_on=False)
+        assert status(dev)["fw"] == "1.1.0"
+        assert "bad chunk" not in " ".join(ota_log(dev))
+    finally:
+        dev.stop()
+
+
+def test_meterctl_release_commands_refuse_bad_input(tmp_path, keys):
+    """Each refusal is a usage error (exit 2) that says why and writes nothing."""
+    reg = tmp_path / "headend.json"
+    b = "127.0.0.1:1"                            # never reached: refused before
+    r = meterctl(b, reg, "release-key", keys / "release.pem")
+    assert r.returncode == 2 and "never overwritten" in r.stderr
+    r = meterctl(b, reg, "release", "1.x", "--key", keys / "release.pem")
+    assert r.returncode == 2 and "VERSION: version must be like 1.2.0" in r.stderr
+    (tmp_path / "junk.pem").write_text("not a key")
+    r = meterctl(b, reg, "release", "1.2.0", "--key", tmp_path / "junk.pem",
+                 "--out", tmp_path / "rel")
+    assert r.returncode == 2 and "--key" in r.stderr and not (tmp_path / "rel").exists()
+    r = meterctl(b, reg, "provision", "--id", "m9", "--out", tmp_path / "m9.json",
+                 "--release-key", tmp_path / "junk.pem")
+    assert r.returncode == 2 and "--release-key" in r.stderr
+    assert not (tmp_path / "m9.json").exists()
+    assert meterctl(b, reg, "provision", "--id", "m9", "--out", tmp_path / "m9.json")\
+        .returncode == 0
+    r = meterctl(b, reg, "update", "m9", "1.2.0", "--release", tmp_path / "none")
+    assert r.returncode == 2 and "no release 1.2.0" in r.stderr
+    r = meterctl(b, reg, "update", "1.2.0")
+    assert r.returncode == 2 and "a METER or --all" in r.stderr

@@ -45,6 +45,7 @@ import mp  # noqa: E402
 mqtt = mp.need("paho.mqtt.client", "meterctl")
 
 sys.path.insert(0, str(mp.ROOT))
+from firmware.ota import version_tuple  # noqa: E402
 from firmware.signing import canonical, hmac_sha256, seal_input  # noqa: E402
 from vending import Journal, JournalError  # noqa: E402
 import brokerauth  # noqa: E402
@@ -416,9 +417,9 @@ def cmd_release(p, a, reg):
         print("release_key=%s" % a.file)
         return 0
     try:
-        ota_version(a.version)
+        version_tuple(a.version)
     except ValueError as e:
-        p.error(str(e))
+        p.error("VERSION: %s, got %r" % (e, a.version))
     folder = Path(getattr(a, "out", None) or getattr(a, "release", None)
                   or mp.ROOT / "build" / "releases" / a.version)
     if a.what == "release":
@@ -456,12 +457,6 @@ def cmd_release(p, a, reg):
                           " ".join(r.get("lines", [])) or r.get("error", "")))
         rc |= 0 if r and r.get("ok") else 1
     return rc
-
-
-def ota_version(v):
-    parts = v.split(".")
-    if not 1 <= len(parts) <= 4 or not all(x.isdigit() and len(x) < 6 for x in parts):
-        raise ValueError("VERSION must be like 1.2.0, got %r" % v)
 
 
 def cmd_watch(a, reg):
