@@ -63,6 +63,10 @@ def test_a_frozen_deploy_removes_copies_that_would_shadow_the_frozen_firmware(tm
                                capture_output=True, text=True, timeout=300)
         assert first.returncode == 0, first.stdout + first.stderr
         assert (dev / "firmware" / "ledger.mpy").exists()
+        # a release installed over the air since (docs/ota.md): main.py would boot it
+        (dev / "v" / "1.1.0" / "firmware").mkdir(parents=True)
+        (dev / "v" / "1.1.0" / "firmware" / "app.mpy").write_bytes(b"old")
+        (dev / "ota.json").write_text('{"current": "1.1.0"}')
         r = subprocess.run([sys.executable, str(ROOT / "tools" / "deploy.py"), "--port", port,
                             "--board", "esp32_devkit_bl0937", "--frozen", "--wifi-ssid", "flat",
                             "--resume", "--no-reset"], capture_output=True, text=True,
@@ -70,7 +74,8 @@ def test_a_frozen_deploy_removes_copies_that_would_shadow_the_frozen_firmware(tm
     finally:
         bridge.close()
     assert r.returncode == 0, r.stdout + r.stderr
-    assert "module copies removed" in r.stdout
+    assert "module copies removed" in r.stdout and "firmware updates cleared" in r.stdout
+    assert not (dev / "v").exists() and not (dev / "ota.json").exists()
     assert "board sees: meter 104 KiB" in r.stdout
     for d in ("firmware", "hal", "boards", "lib/umqtt"):
         assert not (dev / d).exists(), d

@@ -56,25 +56,22 @@ def stage(board, out):
     return dest
 
 
-# Run on a board before a --frozen deploy: module copies an earlier deploy left
-# on the filesystem come before .frozen on sys.path and would shadow the frozen
+def removing(paths, said):
+    """Python run on the board: remove files and folders (with all in them)."""
+    return ("import os\ndef rm(p):\n    try:\n        mode = os.stat(p)[0]\n"
+            "    except OSError:\n        return\n    if mode & 0x4000:\n"
+            "        for n in os.listdir(p):\n            rm(p + '/' + n)\n"
+            "        os.rmdir(p)\n    else:\n        os.remove(p)\n"
+            "for d in %r:\n    rm(d)\nprint(%r)\n" % (paths, said))
+
+
+# Before a --frozen deploy: module copies an earlier deploy left on the
+# filesystem come before .frozen on sys.path and would shadow the frozen
 # firmware (and take the heap freezing saves).
-UNSHADOW = """import os
-def rm(p):
-    try:
-        mode = os.stat(p)[0]
-    except OSError:
-        return
-    if mode & 0x4000:
-        for n in os.listdir(p):
-            rm(p + '/' + n)
-        os.rmdir(p)
-    else:
-        os.remove(p)
-for d in ('firmware', 'hal', 'boards', 'lib/umqtt'):
-    rm(d)
-print('module copies removed')
-"""
+UNSHADOW = removing(("firmware", "hal", "boards", "lib/umqtt"), "module copies removed")
+# Before every deploy: releases installed over the air (docs/ota.md) would be
+# booted by main.py instead of the firmware deployed now.
+NO_UPDATES = removing(("v", "ota", "ota.json", "ota.json.new"), "firmware updates cleared")
 
 
 def remote(port, resume, *args):
@@ -171,6 +168,7 @@ def main(argv=None):
                        if f.is_file() and f.parent != dev})
         mk = "import os\nfor d in %r:\n    try:\n        os.mkdir(d)\n    except OSError:\n" \
              "        pass\n" % ((["lib"] if a.frozen else ["lib", "lib/umqtt"]) + dirs)
+        print(remote(a.port, a.resume, "exec", NO_UPDATES).strip())
         if a.frozen:
             print(remote(a.port, a.resume, "exec", UNSHADOW).strip())
         remote(a.port, a.resume, "exec", mk)
