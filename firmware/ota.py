@@ -185,10 +185,17 @@ class Update:
             self._whole()
 
     def _truncate(self, n):
-        with open(STAGE + "/bundle", "rb") as f:
-            data = f.read(n)
-        with open(STAGE + "/bundle", "wb") as f:
-            f.write(data)
+        """The bundle's first n bytes, copied a KiB at a time (never the
+        whole bundle in RAM) and renamed over it."""
+        src, dst = STAGE + "/bundle", STAGE + "/bundle.new"
+        with open(src, "rb") as f, open(dst, "wb") as g:
+            while n > 0:
+                b = f.read(min(n, 1024))
+                if not b:
+                    break
+                g.write(b)
+                n -= len(b)
+        os.rename(dst, src)
 
     # -- messages ------------------------------------------------------------
 

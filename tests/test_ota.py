@@ -181,6 +181,9 @@ def test_power_cuts_during_download_check_and_switch(broker, tmp_path, keys, rel
             seen = cut_when(dev, lambda st: (chunks_on_flash(st) or (0, 0))[0] >= target)
             assert seen is not None, "the whole fetch went by between two reads"
             had = chunks_on_flash(seen)[0]
+            if target == targets[0]:         # and the chunk being written was torn
+                with open(dev.dir / "ota" / "bundle", "ab") as f:
+                    f.write(bytes(rng.randrange(256) for _ in range(700)))
             st = boot_checked(dev)
             assert st["fw"] == "1.0.0"
             assert (chunks_on_flash(st) or (n, n))[0] >= had, (seed, had, st["update"])
