@@ -77,6 +77,12 @@ def main():
         from hal.sim import run
         run.run({"console": True, "flash": "meter.img", "load": cfg.get("load", 0)})
         return
+    # Ctrl-C on the console must not stop a meter, not even while it boots
+    # (seconds of imports: a tenant holding Ctrl-C across a power cut would
+    # reach the REPL and the keys); the meter's loop keeps it off, maintenance
+    # mode turns it back on.
+    import micropython
+    micropython.kbd_intr(-1)
     version, trial = pick()
     if version:
         sys.path.insert(0, "v/" + version)
@@ -93,6 +99,8 @@ def main():
 def meter(cfg):
     from hal.esp32 import shell
     if shell.maintenance_requested():
+        import micropython
+        micropython.kbd_intr(3)
         print("maintenance mode: the meter is stopped and the watchdog is off; "
               "machine.reset() starts it again")
         return

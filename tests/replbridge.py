@@ -37,12 +37,16 @@ class ReplBridge:
                 c, _ = self.srv.accept()
             except OSError:
                 continue
+            # mpremote's raw REPL is many small writes each way: without these,
+            # Nagle and delayed ACKs hold each round trip up to 40 ms on loopback
+            c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             while not self.stop.is_set():
                 r, _, _ = select.select([c, self.master], [], [], 0.2)
                 if c in r:
                     d = c.recv(4096)
                     if not d:
                         break
+                    c.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
                     os.write(self.master, d)
                 if self.master in r:
                     c.sendall(os.read(self.master, 4096))
