@@ -89,10 +89,11 @@ def update(a, ses, args, now):
         return err("usage: update VERSION")
     if a.sync is None or not getattr(a.hal, "release_key", None):
         return err("no firmware updates here: a board takes them over its MQTT link")
+    from firmware.mqttlink import describe     # loaded with the sync already
     try:
         return Result(["update=" + a.sync.start_update(args[0])])
     except OSError as e:
-        return err(str(e.args[0]) if e.args else "flash error")
+        return err(describe(e))
 
 
 def reboot(a, ses, args, now):

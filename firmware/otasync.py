@@ -4,6 +4,7 @@
 # updated or is being updated: the sync keeps one reference to it.
 
 from firmware import mqttlink, ota
+from firmware.mqttlink import describe
 from firmware.pinned import load
 
 PROVE_MS = 20000          # a release on trial runs this long, online, before it is kept
@@ -20,7 +21,7 @@ class OtaSync:
             try:
                 self.updater()        # the fetch goes on where the flash says it was
             except OSError as e:
-                self.event(str(e.args[0]) if e.args else "release key")
+                self.event(describe(e))
 
     def event(self, detail):
         self.sync.app.emit({"event": "ota", "detail": detail}, self.sync.now_ms)

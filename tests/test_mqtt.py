@@ -44,7 +44,8 @@ def finish(p, timeout=120):
 class Listener:
     """A head-end subscriber with a persistent session: records every message."""
 
-    def __init__(self, broker, topic="meters/#", client_id="test-headend"):
+    def __init__(self, broker, topic="meters/#", client_id="test-headend", ca=None):
+        """ca: the broker's CA (PEM file) for a TLS listener."""
         self.msgs = []
         self.lock = threading.Lock()
         host, port = broker.split(":")
@@ -53,6 +54,8 @@ class Listener:
         self.c.on_message = self._on
         self.c.on_connect = lambda c, u, f, rc, p=None: c.subscribe(topic, qos=1)
         self.c.reconnect_delay_set(0.1, 0.5)
+        if ca:
+            self.c.tls_set(ca_certs=str(ca))
         self.c.connect(host, int(port), keepalive=10)
         self.c.loop_start()
         time.sleep(0.5)

@@ -64,26 +64,10 @@ def provision(tls, tmp_path, mid, ca="ca"):
     return reg, sec
 
 
-class TlsListener(Listener):
-    """The test's head-end subscriber, over TLS with the test CA."""
-
-    def __init__(self, tls, topic="meters/#"):
-        import paho.mqtt.client as mqtt
-        orig = mqtt.Client.connect
-
-        def connect(c, *a, **kw):
-            c.tls_set(ca_certs=str(tls["certs"]["ca"][0]))
-            return orig(c, *a, **kw)
-        mqtt.Client.connect = connect
-        try:
-            super().__init__(addr(tls, "good"), topic, client_id="tls-headend-%d" % time.time_ns())
-        finally:
-            mqtt.Client.connect = orig
-
-
 def test_meter_over_tls_reports_and_takes_a_signed_topup(tls, tmp_path):
     reg, sec = provision(tls, tmp_path, "t1")
-    hear = TlsListener(tls)
+    hear = Listener(addr(tls, "good"), client_id="tls-headend-%d" % time.time_ns(),
+                    ca=tls["certs"]["ca"][0])
     p = start_sim("--broker", addr(tls, "good"), "--secrets", sec, "--hours", 0.005,
                   "--speed", 1, "--credit", 1000, "--json", "--start", now_iso(),
                   "--set", "telemetry_s=10")
