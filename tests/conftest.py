@@ -10,6 +10,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
+sys.path.insert(0, str(ROOT))        # headend (the service and what meterctl shares)
 import mp  # noqa: E402
 
 MP_DIR = ROOT / "tests" / "mp"

@@ -105,8 +105,7 @@ def test_the_journal_keeps_a_meters_pending_vends_inside_its_window(tmp_path):
     vend 32 numbers older is still pending the journal refuses a new one
     (the meter remembers 32 and could no longer tell whether it landed). A
     journal of the first schema is migrated with its vends kept."""
-    sys.path.insert(0, str(ROOT / "tools"))
-    import vending
+    from headend import journal as vending
     old = tmp_path / "v1.sqlite"
     db = sqlite3.connect(old)
     db.execute("CREATE TABLE vends (ref TEXT PRIMARY KEY, meter TEXT NOT NULL, amount INTEGER "

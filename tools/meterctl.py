@@ -28,11 +28,9 @@ refused, or cancelled), 2 for a usage error. Topics and payloads: docs/mqtt.md;
 vends: docs/vending.md."""
 
 import argparse
-import hmac
 import json
 import os
 import queue
-import re
 import sys
 import threading
 import time
@@ -46,14 +44,14 @@ mqtt = mp.need("paho.mqtt.client", "meterctl")
 
 sys.path.insert(0, str(mp.ROOT))
 from firmware.ota import version_tuple  # noqa: E402
-from firmware.signing import canonical, hmac_sha256, seal_input  # noqa: E402
-from vending import Journal, JournalError  # noqa: E402
+from headend import protocol  # noqa: E402
+from headend.journal import Journal, JournalError, vend_command  # noqa: E402
+from headend.protocol import Forged  # noqa: E402
 import brokerauth  # noqa: E402
 import release  # noqa: E402
 
 DEFAULT_REGISTRY = mp.ROOT / "build" / "headend.json"
 REPLY_TIMEOUT_S = 20
-COMMAND_TTL_S = 300
 
 
 class Registry:
@@ -80,7 +78,7 @@ class Registry:
 
     def next_ctr(self, mid):
         m = self.meter(mid)
-        m["ctr"] = max(m.get("ctr", 0), int(time.time() * 1000)) + 1
+        m["ctr"] = protocol.next_ctr(m.get("ctr", 0))
         self.save()
         return m["ctr"]
 
@@ -123,44 +121,14 @@ def nodelay(client):
 
 
 def signed(reg, mid, cmd, args):
-    m = reg.meter(mid)
-    ctr = reg.next_ctr(mid)
-    exp = int(time.time()) + COMMAND_TTL_S
-    sig = hmac_sha256(bytes.fromhex(m["key"]), canonical(mid, ctr, exp, cmd, args)).hex()
-    return {"ctr": ctr, "exp": exp, "cmd": cmd, "args": args, "sig": sig}
-
-
-SEALED = re.compile(r'^(\{.*), "sig": "([0-9a-f]{64})"\}$', re.S)
-
-
-class Forged(ValueError):
-    """A message on a meter's topic that its key did not sign."""
+    return protocol.command(reg.meter(mid)["key"], mid, reg.next_ctr(mid), cmd, args)
 
 
 def opened(reg, mid, topic, payload):
-    """A meter's message (events, telemetry, reply) as a dict, once its seal
-    checks with that meter's key; Forged says why not. Nothing a meter did
-    not sign reaches the journal, the registry or an operator as fact."""
+    """A meter's message, once its seal checks (protocol.opened). Nothing a
+    meter did not sign reaches the journal, the registry or an operator as fact."""
     m = reg.data["meters"].get(mid)
-    if m is None:
-        raise Forged("meter not in the registry: its signature cannot be checked")
-    try:
-        s = SEALED.match(payload.decode())
-    except UnicodeDecodeError:
-        s = None
-    if s is None:
-        raise Forged("unsigned")
-    body = s.group(1) + "}"
-    want = hmac_sha256(bytes.fromhex(m["key"]), seal_input(mid, topic, body)).hex()
-    if not hmac.compare_digest(want, s.group(2)):
-        raise Forged("bad signature")
-    try:
-        obj = json.loads(body)
-    except ValueError:
-        obj = None
-    if not isinstance(obj, dict):
-        raise Forged("not a JSON object")
-    return obj
+    return protocol.opened(m and m["key"], mid, topic, payload)
 
 
 def call(broker, reg, mid, payload, timeout=REPLY_TIMEOUT_S):
@@ -282,10 +250,7 @@ def send_vend(a, reg, j, row, cmd):
         ses.settle()
         row = j.get(ref)
         if row["status"] == "pending":
-            args = [str(row["amount"]), ref] if cmd == "topup" else [ref]
-            if row["vseq"]:
-                args.append(str(row["vseq"]))
-            payload = signed(reg, mid, cmd, args)
+            payload = signed(reg, mid, *vend_command(row, cmd))
             ses.send(mid, payload, ref, cmd)
             reply = ses.wait_reply(mid, payload["ctr"], a.wait)
             row = j.get(ref)
@@ -350,15 +315,14 @@ def show(reply):
     return 1
 
 
-METER_ID = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")   # safe in an MQTT topic
-
-
 def cmd_provision(a, reg):
     mids = reg.data["meters"]
     mid = a.id
-    if mid is not None and not METER_ID.match(mid):
-        raise UsageError("--id: 1-32 letters, digits, '.', '_' or '-' (it is part of the "
-                         "meter's MQTT topics), got %r" % mid)
+    if mid is not None:
+        try:
+            protocol.check_meter_id(mid)
+        except ValueError as e:
+            raise UsageError("--id: %s" % e)
     if a.pin is not None and not (a.pin.isdigit() and 4 <= len(a.pin) <= 12):
         raise UsageError("--pin: 4 to 12 digits")
     if not mid:
@@ -374,14 +338,7 @@ def cmd_provision(a, reg):
         taken = {m.get("mqtt_user") for k, m in mids.items() if k != mid}
         if user in taken or user == brokerauth.HEADEND_USER:
             raise UsageError("--mqtt-user %r is another's login on this broker" % user)
-    secrets = {"meter_id": mid, "key": os.urandom(32).hex(),
-               "mqtt_user": user, "mqtt_pass": password,
-               # OpenPAYGO Token: a 16-byte key and a 9-digit starting code
-               "token_key": os.urandom(16).hex(),
-               "token_start": int.from_bytes(os.urandom(4), "big") % 900000000 + 100000000,
-               "token_restricted": 1 if a.restricted else 0}
-    if a.pin:
-        secrets["pin"] = a.pin
+    secrets = protocol.new_secrets(mid, a.pin, user, password, a.restricted)
     if a.release_key:            # the meter takes releases this key signed
         try:
             secrets["release_key"] = release.modulus(a.release_key).hex()
@@ -544,30 +501,20 @@ def cmd_watch(a, reg):
 
 def cmd_token(a, reg):
     """Generate an OpenPAYGO token with the reference library."""
-    from openpaygo.token_encode import OpenPAYGOTokenEncoder
-    from openpaygo.token_shared import TokenType
     m = reg.meter(a.meter)
     if "token_key" not in m:
         raise SystemExit("meterctl: %s was provisioned without a token key; provision it "
                          "again (--force) and give the meter the new secrets" % a.meter)
-    kind = {"add": TokenType.ADD_TIME, "set": TokenType.SET_TIME,
-            "disable": TokenType.DISABLE_PAYG, "sync": TokenType.COUNTER_SYNC}[a.type]
-    value = a.value if kind in (TokenType.ADD_TIME, TokenType.SET_TIME) else None
-    top = 999999 if a.extended else 995      # what the token type carries
-    low = 1 if a.type == "add" else 0
-    if value is not None and not low <= value <= top:
-        raise UsageError("token value for --type %s must be %d..%d%s (got %d)"
-                         % (a.type, low, top, "" if a.extended else
-                            " (--extended: up to 999999)", value))
     try:
-        count, token = OpenPAYGOTokenEncoder.generate_token(
-            m["token_key"], m.get("token_count", 0), value, kind, m["token_start"], 1,
-            bool(m.get("token_restricted")), a.extended)
+        m["token_count"], digits = protocol.token(
+            m["token_key"], m["token_start"], m.get("token_restricted"),
+            m.get("token_count", 0), a.type, a.value, a.extended)
     except ValueError as e:
+        if "must be" in str(e):
+            raise UsageError(str(e))
         raise SystemExit("meterctl: %s" % e)
-    m["token_count"] = count
     reg.save()
-    print(token)
+    print(digits)
     return 0
 
 
