@@ -17,6 +17,8 @@ $(STAMP): requirements.txt requirements-stubs.txt tools/fetch_umqtt.py
 		($(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q python3-venv)
 	@command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || \
 		($(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q mosquitto mosquitto-clients)
+	@command -v chromedriver >/dev/null 2>&1 || \
+		($(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium chromium-driver)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q -r requirements.txt
 	$(PY) -m pip install -q --upgrade --target $(VENV)/esp32-stubs -r requirements-stubs.txt
@@ -49,7 +51,7 @@ typecheck: setup
 lint: setup
 	$(PY) -m ruff check -q --select F,E9 --exclude boards/manifest.py \
 		--per-file-ignores "firmware/siphash_native.py:F821" \
-		firmware hal boards tools tests main.py
+		firmware hal boards tools tests headend main.py
 
 test: setup typecheck lint
 	$(PY) -m pytest -q tests

@@ -176,10 +176,12 @@ class Sync:
         self.stats["connects"] += 1
         self.delivery.restart()
         self._error("", now_ms)
-        self._publish("status", b"online", None, 0, retain=True)
         if self.ota is not None:
             self.ota.sub = None     # subscribe again: a retained chunk comes to a new subscription
+        # subscribed before "online": the broker takes both in order, so a
+        # head-end that answers "online" with a command never races the subscription
         link.write(mqttlink.subscribe(self.base + "cmd", self.next_pid()))
+        self._publish("status", "online", None, 0, retain=True)     # str: _publish compares with "{"
 
     def _on_message(self, topic, msg):
         # Run the command here, inside umqtt's wait_msg: it writes the PUBACK

@@ -1,0 +1,203 @@
+"""The head-end service's core: one persistent MQTT session that hears every
+meter, an ingest thread that checks each message's seal and stores it, and the
+operator's actions, each journalled before its signed command is published
+(headend/journal.py) and sent again whenever the meter comes back online."""
+
+import collections
+import json
+import queue
+import socket
+import threading
+import time
+import uuid
+
+import paho.mqtt.client as mqtt
+
+from headend import protocol
+from headend.journal import ACTION, Journal, JournalError, vend_command
+from headend.store import Store
+
+CLIENT_ID = "headend"       # the broker keeps this session while the service is away
+TOPICS = ("telemetry", "events", "reply", "status")
+BATCH = 200                 # messages stored per transaction
+RESEND_S = 60               # a pending command unanswered this long is sent again
+SWEEP_S = 15
+
+
+class Service:
+    def __init__(self, db, broker, login=None, tls=None, client_id=CLIENT_ID):
+        self.db = db
+        self.journal = Journal(db)
+        self.store = Store(db)
+        self.broker = broker
+        self.q = queue.Queue()
+        self.lags = collections.deque(maxlen=20000)    # receive -> committed, seconds
+        self.counts = collections.Counter()
+        self.asked = {}             # meter -> the seq a resend was asked from
+        self.stopping = threading.Event()
+        self.connected = threading.Event()
+        c = self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
+                                      clean_session=False)
+        if login:
+            c.username_pw_set(login["mqtt_user"], login["mqtt_pass"])
+        if tls and tls.get("ca"):
+            c.tls_set(ca_certs=tls["ca"], certfile=tls.get("cert"), keyfile=tls.get("key"))
+        c.on_connect = self._on_connect
+        c.on_disconnect = lambda *a: self.connected.clear()
+        c.on_message = lambda cl, u, m: self.q.put((time.time(), m.topic, m.payload))
+        c.reconnect_delay_set(1, 30)
+        self.worker = threading.Thread(target=self._ingest, name="ingest", daemon=True)
+
+    def start(self):
+        self.client.connect_async(self.broker[0], self.broker[1], keepalive=30)
+        self.client.loop_start()
+        self.worker.start()
+        return self
+
+    def stop(self):
+        self.stopping.set()
+        self.worker.join(10)
+        self.client.loop_stop()
+        self.client.disconnect()
+
+    def _on_connect(self, client, userdata, flags, rc, props=None):
+        if rc.is_failure:
+            self.counts["connect_refused"] += 1
+            return
+        s = client.socket()
+        if s is not None and hasattr(s, "setsockopt"):
+            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        client.subscribe([("meters/+/%s" % t, 1) for t in TOPICS])
+        self.connected.set()
+
+    # -- ingest ----------------------------------------------------------------------
+
+    def _ingest(self):
+        last_sweep = time.time()
+        while not self.stopping.is_set():
+            try:
+                batch = [self.q.get(timeout=0.5)]
+            except queue.Empty:
+                batch = []
+            while batch and len(batch) < BATCH:
+                try:
+                    batch.append(self.q.get_nowait())
+                except queue.Empty:
+                    break
+            back = set()
+            if batch:
+                with self.db.tx():
+                    for at, topic, payload in batch:
+                        back |= self._take(at, topic, payload)
+                now = time.time()
+                self.lags.extend(now - at for at, _, _ in batch)
+            for mid in back:        # what was sent before it was online may be lost
+                self.resend_pending(mid, 0)
+            if time.time() - last_sweep > SWEEP_S:
+                last_sweep = time.time()
+                self.sweep()
+
+    def _take(self, at, topic, payload):
+        """Store one message; the meters that have just come online."""
+        parts = topic.split("/")
+        if len(parts) != 3 or parts[2] not in TOPICS:
+            return set()
+        mid, kind = parts[1], parts[2]
+        if kind == "status":                # the broker's word, not the meter's
+            if payload in (b"online", b"offline") and \
+                    self.store.status(mid, payload == b"online", at):
+                return {mid}
+            return set()
+        try:
+            body = protocol.opened(self.store.key(mid), mid, kind, payload)
+            if kind == "telemetry":
+                came_back = self.store.telemetry(mid, body, at)
+                self.counts["telemetry"] += 1
+                return {mid} if came_back else set()
+            if kind == "events":
+                gap = self.store.event(mid, body, at)
+                self.journal.event(mid, body)
+                self.counts["events"] += 1
+                if gap is not None and self.asked.get(mid) != gap:
+                    self.asked[mid] = gap       # once per gap: lost ones never come
+                    self.send(mid, "resend", [gap], "")
+            else:
+                self.journal.reply(mid, body)
+                self.counts["replies"] += 1
+        except protocol.Forged:
+            self.counts["forged"] += 1
+        except (KeyError, ValueError, TypeError):
+            self.counts["malformed"] += 1      # sealed but not what a meter sends
+        return set()
+
+    # -- commands ----------------------------------------------------------------------
+
+    def send(self, mid, cmd, args, ref):
+        """Sign and publish; a journalled command (ref) is recorded first."""
+        payload = protocol.command(self.store.key(mid), mid, self.store.next_ctr(mid),
+                                   cmd, args)
+        if ref:
+            self.journal.sent(mid, payload["ctr"], ref, cmd)
+        self.client.publish("meters/%s/cmd" % mid, json.dumps(payload), qos=1)
+        return payload["ctr"]
+
+    def vend(self, mid, amount, by="", ref=None):
+        row = self.journal.vend(mid, amount, ref, by)
+        if row["status"] == "pending":
+            self.send(mid, *vend_command(row), row["ref"])
+        return row
+
+    def act(self, mid, cmd, args, by=""):
+        row = self.journal.action(mid, cmd, args, by)
+        self.send(mid, cmd, args, ACTION + str(row["id"]))
+        return row
+
+    def token(self, mid, kind, value, by="", extended=False):
+        m = self.store.meter(mid)
+        count, digits = protocol.token(m["token_key"], m["token_start"],
+                                       m["token_restricted"], m["token_count"], kind, value,
+                                       extended)
+        with self.db.tx():
+            self.store.token_count(mid, count)
+            self.store.add_token(mid, digits, kind, value, count, by)
+        return digits
+
+    def provision(self, mid=None, label="", pin=None):
+        """A new meter: its secrets (for the meter, once) and its row here."""
+        mid = mid or "m-" + uuid.uuid4().hex[:8]
+        if self.store.meter(mid):
+            raise JournalError("%s is provisioned already" % mid)
+        s = protocol.new_secrets(mid, pin)
+        self.store.add_meter(s, label)
+        return s
+
+    def resend_pending(self, mid, older):
+        """Every pending vend and action of the meter not sent in the last
+        `older` seconds, again (the meter lands each vend at most once)."""
+        now = time.time()
+        for row in self.journal.list(mid, "pending"):
+            if now - (self.journal.last_sent(row["ref"]) or 0) > older:
+                self.send(mid, *vend_command(row), row["ref"])
+                self.counts["resent"] += 1
+        for a in self.journal.actions(mid, "pending"):
+            ref = ACTION + str(a["id"])
+            if now - (self.journal.last_sent(ref) or 0) > older:
+                self.send(mid, a["cmd"], a["args"], ref)
+                self.counts["resent"] += 1
+
+    def sweep(self):
+        """Pending commands of online meters that went unanswered."""
+        rows = self.db.q("SELECT DISTINCT v.meter FROM vends v JOIN meters m ON m.id = v.meter "
+                         "WHERE v.status = 'pending' AND m.online = 1 UNION SELECT DISTINCT "
+                         "a.meter FROM actions a JOIN meters m ON m.id = a.meter WHERE "
+                         "a.status = 'pending' AND m.online = 1")
+        for (mid,) in rows:
+            self.resend_pending(mid, RESEND_S)
+
+    def stats(self):
+        lags = sorted(self.lags)
+        pick = (lambda q: round(lags[min(len(lags) - 1, int(q * len(lags)))] * 1000, 1)) \
+            if lags else (lambda q: None)
+        return dict(self.counts, queued=self.q.qsize(), lag_p50_ms=pick(0.5),
+                    lag_p99_ms=pick(0.99), lag_max_ms=pick(1.0),
+                    broker=self.connected.is_set())
