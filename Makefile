@@ -8,7 +8,7 @@ ARGS ?= --console --load 1000
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup sim fleet test typecheck lint bench deploy clean stop-broker
+.PHONY: setup sim fleet headend demo screenshots test typecheck lint bench deploy clean stop-broker
 
 setup: $(STAMP)
 
@@ -34,6 +34,21 @@ sim: setup
 N ?= 100
 fleet: setup
 	$(PY) tools/fleet.py $(N) $(ARGS_FLEET)
+
+# the head-end service and its web app (docs/headend.md) on build/headend.sqlite, with
+# the local broker; meters that meterctl provisioned (build/headend.json) are taken over
+headend: setup
+	@B="$$($(PY) tools/localbroker.py --broker-only)" && \
+	if [ -f build/headend.json ]; then $(PY) -m headend import-registry build/headend.json; fi && \
+	$(PY) -m headend $$B $(ARGS_HEADEND)
+
+# the service with a few simulated meters: open http://127.0.0.1:8080/
+demo: setup
+	$(PY) tools/demo.py $(ARGS_DEMO)
+
+# the browser test, its screenshots written to docs/screenshots/ (on purpose)
+screenshots: setup
+	HEADEND_SCREENSHOTS=docs/screenshots $(PY) -m pytest -q tests/test_headend_web.py
 
 stop-broker:
 	-kill $$(cat build/mosquitto.pid) 2>/dev/null; rm -f build/mosquitto.pid

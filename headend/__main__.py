@@ -3,6 +3,7 @@
     python -m headend [--db URL] [--broker HOST:PORT] [--listen HOST:PORT]   the service
     python -m headend [--db URL] adduser NAME --role operator|viewer        (password on stdin)
     python -m headend [--db URL] migrate                                     schema only
+    python -m headend [--db URL] import-registry build/headend.json        meterctl's meters
 
 --db is an SQLite file (default build/headend.sqlite) or a postgresql:// URL."""
 
@@ -79,6 +80,9 @@ def main(argv=None):
     u.add_argument("name")
     u.add_argument("--role", choices=auth.ROLES, required=True)
     sub.add_parser("migrate", help="bring the database schema up to date")
+    im = sub.add_parser("import-registry", help="take over the meters of a meterctl "
+                        "registry (JSON) not in the database yet")
+    im.add_argument("file")
     a = p.parse_args(argv)
     try:
         db = Db(a.db)
@@ -87,6 +91,14 @@ def main(argv=None):
         p.exit(1, "headend: %s\n" % e)
     if a.what == "migrate":
         print("schema=%d db=%s" % (version, db.url))
+        return 0
+    if a.what == "import-registry":
+        from headend.store import Store
+        try:
+            added = Store(db).import_registry(a.file)
+        except (OSError, ValueError, KeyError) as e:
+            p.exit(1, "headend: %s: %s\n" % (a.file, e))
+        print("imported=%s" % (",".join(added) or "none"))
         return 0
     if a.what == "adduser":
         password = sys.stdin.readline().rstrip("\n")

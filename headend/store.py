@@ -46,6 +46,21 @@ class Store:
                        s["token_key"], s["token_start"], s["token_restricted"], time.time()))
         self.keys[s["meter_id"]] = s["key"]
 
+    def import_registry(self, path):
+        """meterctl's registry (JSON): its meters that are not here yet, with
+        their keys, counters and token state; the ids added."""
+        import json
+        added = []
+        for mid, m in sorted(json.loads(open(path).read())["meters"].items()):
+            if self.meter(mid) is None and "token_key" in m:
+                self.add_meter({"meter_id": mid, "key": m["key"], "token_key": m["token_key"],
+                                "token_start": m["token_start"],
+                                "token_restricted": m.get("token_restricted", 0)})
+                self.db.q("UPDATE meters SET ctr = ?, token_count = ? WHERE id = ?",
+                          (m.get("ctr", 0), m.get("token_count", 0), mid))
+                added.append(mid)
+        return added
+
     def meter(self, mid):
         r = self.db.one("SELECT %s FROM meters WHERE id = ?" % ", ".join(METER_COLS), (mid,))
         return None if r is None else self._row(r)

@@ -141,6 +141,12 @@ def create_app(service, secure_cookies=False):
         return render_template("meters.html", meters=store.meters(), now=time.time(),
                                stats=service.stats())
 
+    @app.route("/api/stats")
+    @needs()
+    def stats():
+        """The ingest's figures (messages by kind, queue, receive-to-stored lag)."""
+        return service.stats()
+
     def meter_or_404(mid):
         m = store.meter(mid)
         if m is None:

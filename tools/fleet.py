@@ -157,6 +157,40 @@ def percentile(xs, q):
     return xs[min(len(xs) - 1, int(math.ceil(q * len(xs))) - 1)] if xs else None
 
 
+def spawn(d, secrets, port, seconds, per_process, telemetry_s, drain_s):
+    """The meters of `secrets` running in real time, per_process to a
+    MicroPython process: (processes, the meter indexes of each)."""
+    n = len(secrets)
+    groups = [list(range(i, min(i + per_process, n))) for i in range(0, n, per_process)]
+    env = mp.env()
+    procs = []
+    for g in groups:
+        f = d / ("fleet%d.json" % g[0])
+        f.write_text(json.dumps({"seconds": seconds, "drain_s": drain_s, "meters": [
+            meter_cfg(i, secrets[i], d, port, telemetry_s) for i in g]}))
+        env["FLEET_FILE"] = str(f)
+        log = open(d / ("fleet%d.log" % g[0]), "w")
+        procs.append(subprocess.Popen(mp.argv(mp.ROOT / "hal" / "sim" / "fleet.py",
+                                              heap="%dm" % (8 + len(g))),
+                                      env=dict(env), stdout=subprocess.PIPE, stderr=log,
+                                      text=True))
+        log.close()
+    return procs, groups
+
+
+def collect(d, procs, groups, timeout):
+    """Each meter's final figures, once its process ends."""
+    finals = []
+    for p in procs:
+        out, _ = p.communicate(timeout=timeout)
+        finals += [json.loads(x) for x in out.splitlines() if x.startswith("{")]
+        if p.returncode:
+            log = (d / ("fleet%d.log" % groups[procs.index(p)][0])).read_text()
+            print("tools/fleet.py: a meter process failed (exit %d):\n%s"
+                  % (p.returncode, log[-2000:]), file=sys.stderr)
+    return finals
+
+
 def run(n, seconds=60, per_process=50, telemetry_s=10, topups_per_s=2.0, drain_s=8, d=None):
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))   # a socket per meter
@@ -168,20 +202,8 @@ def run(n, seconds=60, per_process=50, telemetry_s=10, topups_per_s=2.0, drain_s
         reg = meterctl.Registry(d / "headend.json")
         secrets = provision(reg, n)
         he = HeadEnd(reg, port)
-        groups = [list(range(i, min(i + per_process, n))) for i in range(0, n, per_process)]
-        env = mp.env()
+        procs, groups = spawn(d, secrets, port, seconds, per_process, telemetry_s, drain_s)
         t_start = time.time()
-        for g in groups:
-            f = d / ("fleet%d.json" % g[0])
-            f.write_text(json.dumps({"seconds": seconds, "drain_s": drain_s, "meters": [
-                meter_cfg(i, secrets[i], d, port, telemetry_s) for i in g]}))
-            env["FLEET_FILE"] = str(f)
-            log = open(d / ("fleet%d.log" % g[0]), "w")
-            procs.append(subprocess.Popen(mp.argv(mp.ROOT / "hal" / "sim" / "fleet.py",
-                                                  heap="%dm" % (8 + len(g))),
-                                          env=dict(env), stdout=subprocess.PIPE, stderr=log,
-                                          text=True))
-            log.close()
         # every meter online, then the top-ups while they run
         while len(he.online) < n and time.time() - t_start < seconds / 2:
             time.sleep(0.2)
@@ -196,14 +218,7 @@ def run(n, seconds=60, per_process=50, telemetry_s=10, topups_per_s=2.0, drain_s
             time.sleep(1 / topups_per_s)
         last = [proc_stats(p.pid) for p in procs]
         span = time.time() - t_first
-        finals = []
-        for p in procs:
-            out, _ = p.communicate(timeout=seconds + drain_s + 120)
-            finals += [json.loads(x) for x in out.splitlines() if x.startswith("{")]
-            if p.returncode:
-                log = (d / ("fleet%d.log" % groups[procs.index(p)][0])).read_text()
-                print("tools/fleet.py: a meter process failed (exit %d):\n%s"
-                      % (p.returncode, log[-2000:]), file=sys.stderr)
+        finals = collect(d, procs, groups, seconds + drain_s + 120)
         time.sleep(1)
     finally:
         for p in procs:

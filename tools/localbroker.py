@@ -59,6 +59,9 @@ def main():
     if not listening():
         start_mosquitto()
         started = True
+    if sys.argv[1:] == ["--broker-only"]:          # make headend, tools/demo.py
+        print("--broker %s:%d" % (HOST, PORT))
+        return
     secrets = BUILD / ("%s.secrets.json" % METER)
     reg = BUILD / "headend.json"
     entry = json.loads(reg.read_text()).get("meters", {}).get(METER) if reg.exists() else None
