@@ -28,6 +28,7 @@ VEND_COLS = ("ref", "meter", "amount", "status", "detail", "created", "updated",
 ACTION_COLS = ("id", "meter", "cmd", "args", "status", "detail", "by_user", "created",
                "updated")
 ACTION = "#"         # sent.ref of an action: '#' and its id (never a vend's reference)
+SUPERSEDED = ("relay", "tariff", "clear")      # only the newest pending one counts
 
 
 class JournalError(Exception):
@@ -140,12 +141,14 @@ class Journal:
     # -- the operator's other commands --------------------------------------------
 
     def action(self, meter, cmd, args, by=""):
-        """A command for the meter, pending until it answers. A pending one
-        with the same command word is superseded: only the newest is sent."""
+        """A command for the meter, pending until it answers. A pending relay,
+        tariff or clear command is superseded by a newer one of its kind:
+        only the newest is sent."""
         now = time.time()
         with self.db.tx():
-            self.db.q("UPDATE actions SET status = 'superseded', updated = ? WHERE meter = ? "
-                      "AND cmd = ? AND status = 'pending'", (now, meter, cmd))
+            if cmd in SUPERSEDED:
+                self.db.q("UPDATE actions SET status = 'superseded', updated = ? WHERE "
+                          "meter = ? AND cmd = ? AND status = 'pending'", (now, meter, cmd))
             self.db.q("INSERT INTO actions (meter, cmd, args, by_user, created, updated) "
                       "VALUES (?, ?, ?, ?, ?, ?)", (meter, cmd, json.dumps(args), by, now, now))
             rid = self.db.one("SELECT MAX(id) FROM actions WHERE meter = ?", (meter,))[0]

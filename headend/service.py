@@ -152,6 +152,16 @@ class Service:
         self.send(mid, cmd, args, ACTION + str(row["id"]))
         return row
 
+    def cancel(self, mid, ref, by=""):
+        """Ask the meter to make sure a pending vend never lands (its signed
+        `cancel`, journalled like any command). The vend turns `cancelled`
+        when the meter confirms it; until then it stays pending and is no
+        longer sent; if it had landed already, the cancel is refused."""
+        row = self.journal.get(ref)
+        if row is None or row["meter"] != mid or row["status"] != "pending":
+            raise JournalError("vend %s is not a pending vend of %s" % (ref, mid))
+        return self.act(mid, *vend_command(row, "cancel"), by=by)
+
     def token(self, mid, kind, value, by="", extended=False):
         m = self.store.meter(mid)
         count, digits = protocol.token(m["token_key"], m["token_start"],
@@ -175,11 +185,15 @@ class Service:
         """Every pending vend and action of the meter not sent in the last
         `older` seconds, again (the meter lands each vend at most once)."""
         now = time.time()
+        actions = self.journal.actions(mid, "pending")
+        cancelling = {a["args"][0] for a in actions if a["cmd"] == "cancel"}
         for row in self.journal.list(mid, "pending"):
+            if row["ref"] in cancelling:
+                continue
             if now - (self.journal.last_sent(row["ref"]) or 0) > older:
                 self.send(mid, *vend_command(row), row["ref"])
                 self.counts["resent"] += 1
-        for a in self.journal.actions(mid, "pending"):
+        for a in actions:
             ref = ACTION + str(a["id"])
             if now - (self.journal.last_sent(ref) or 0) > older:
                 self.send(mid, a["cmd"], a["args"], ref)

@@ -196,6 +196,11 @@ def create_app(service, secure_cookies=False):
         return "Vend %s of %s is %s." % (row["ref"], money(row["amount"]), row["status"])
 
     @meter_action
+    def cancel(mid, form, by):
+        row = service.cancel(mid, form.get("ref", ""), by)
+        return "Cancel of vend %s sent (command %d)." % (row["args"][0], row["id"])
+
+    @meter_action
     def token(mid, form, by):
         kind = form.get("type", "add")
         value = form.get("value", "0").strip()

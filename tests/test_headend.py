@@ -73,6 +73,11 @@ def test_actions_tokens_and_bad_input(broker, tmp_path):
              "standing_per_day": 0}))[0] == 200
         code, page = op.post("/meters/m1/token", type="add", value="7", csrf=csrf)
         digits = re.search(r"Token (\d{9})", page).group(1)
+        # a vend made in error, cancelled before the meter ever saw it
+        code, page = op.post("/meters/m1/vend", amount="3", csrf=csrf)
+        ref = re.search(r"Vend (V[0-9a-f]+)", page).group(1)
+        assert op.post("/meters/m1/cancel", ref="nope", csrf=csrf)[0] == 400
+        assert op.post("/meters/m1/cancel", ref=ref, csrf=csrf)[0] == 200
 
         sim = start_sim("--broker", broker.addr, "--secrets", tmp_path / "m1.json", "--flash",
                         tmp_path / "m1.img", "--credit", 5000, "--load", 1000, "--hours",
@@ -81,12 +86,15 @@ def test_actions_tokens_and_bad_input(broker, tmp_path):
 
         def settled():
             return db.execute("SELECT cmd, status, detail FROM actions ORDER BY id").fetchall()
-        want = [("relay", "superseded"), ("relay", "applied"), ("tariff", "applied")]
+        want = [("relay", "superseded"), ("relay", "applied"), ("tariff", "applied"),
+                ("cancel", "applied")]
         assert until(lambda: [r[:2] for r in settled()] == want, 20), settled()
+        assert until(lambda: db.execute("SELECT status FROM vends").fetchall() ==
+                     [("cancelled",)], 5)
         assert op.post("/meters/m1/tariff", csrf=csrf, tariff=json.dumps(
             {"version": 6, "activate": 0, "kind": "flat", "price": -1}))[0] == 200
-        got = until(lambda: settled()[3][1] != "pending" and settled(), 10)
-        assert got[3][1] == "refused" and "price" in got[3][2], got    # the meter's reason
+        got = until(lambda: settled()[4][1] != "pending" and settled(), 10)
+        assert got[4][1] == "refused" and "price" in got[4][2], got    # the meter's reason
         tel = until(lambda: db.execute("SELECT relay FROM meters").fetchone()[0] == "open", 15)
         assert tel
 
@@ -102,6 +110,7 @@ def test_actions_tokens_and_bad_input(broker, tmp_path):
         c.disconnect()
         r = finish(sim)
         assert [e for e in r.events if e["event"] == "token"]
+        assert [e["event"] for e in r.events if e.get("detail") == ref] == ["vend_cancelled"]
         events = db.execute("SELECT COUNT(*), MAX(seq) FROM events").fetchone()
         assert events[0] == events[1] == r.last["events"]   # every event, once
     finally:

@@ -154,6 +154,9 @@ def main():
     print("fleet of %d meters, %d s ..." % (FLEET_METERS, FLEET_S))
     import fleet
     fl = fleet.run(FLEET_METERS, FLEET_S)
+    print("head-end service under a fleet of %d meters, %d s ..." % (FLEET_METERS, FLEET_S))
+    import bench_headend
+    he = bench_headend.run(FLEET_METERS, FLEET_S)
     rows = [
         ("Reference loop (tools/mpbench/reference.py), this run", "%.2f M iterations/s"
          % (ref / 1e6)),
@@ -246,7 +249,20 @@ def main():
              fl["topups_applied"], fl["topups_sent"], fl["topups_on_meters"],
              fl["topup_p50_ms"] or 0, fl["topup_p99_ms"] or 0)),
         ("Fleet: CPU (one core) and resident memory per meter",
-         "%.3f %% / %.0f KiB" % (fl["cpu_pct_per_meter"], fl["rss_kib_per_meter"]))]
+         "%.3f %% / %.0f KiB" % (fl["cpu_pct_per_meter"], fl["rss_kib_per_meter"])),
+        ("Head-end service, %d meters for %d s: telemetry / events stored of sent"
+         % (he["meters"], he["seconds"]),
+         "%d of %d / %d of %d" % (he["telemetry_stored"], he["telemetry_sent"],
+                                  he["events_stored"], he["events_sent"])),
+        ("Head-end ingest lag (received by the service to committed), p50 / p99 / max",
+         "%s / %s / %s ms" % (he["lag_p50_ms"], he["lag_p99_ms"], he["lag_max_ms"])),
+        ("Head-end pages while ingesting: meters list (%d rows) p50 / max; a meter page "
+         "p50 / max" % he["meters"],
+         "%s / %s ms; %s / %s ms" % (he["list_p50_ms"], he["list_max_ms"], he["page_p50_ms"],
+                                     he["page_max_ms"])),
+        ("Head-end: vends through the web app applied / made; service RSS; database",
+         "%d / %d; %d KiB; %d KiB" % (he["vends_applied"], he["vends"], he["service_rss_kib"],
+                                      he["db_kib"]))]
     width = max(len(r[0]) for r in rows)
     for name, val in rows:
         print("%-*s  %s" % (width, name, val))
@@ -323,6 +339,12 @@ def main():
            "telemetry every 10 s, 2 signed top-ups per second from a head-end that checks "
            "every seal; lost = sequence numbers a meter used that never reached the "
            "head-end after an 8 s drain; CPU and RSS of the meter processes only." % (
+               FLEET_METERS, FLEET_S),
+           "- Head-end (`tools/bench_headend.py %d --seconds %d`): the same fleet against the "
+           "service (`python -m headend`, its own process, SQLite with synchronous=FULL); "
+           "an operator's HTTP client loads the meters list and two meter pages and vends "
+           "two top-ups every 2 s; stored = distinct readings and events in the database "
+           "after the drain; lag from the service's own figures (`/api/stats`)." % (
                FLEET_METERS, FLEET_S), ""]
     out = ROOT / "build" / "benchmarks.md"
     out.parent.mkdir(exist_ok=True)
