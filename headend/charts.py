@@ -7,7 +7,7 @@ W, H, PAD = 640, 180, 30
 
 def bars(items, unit):
     """[(label, value)] as a bar chart; labels under every other bar."""
-    top = max([v for _, v in items] + [1])
+    top = max([v for _, v in items]) or 1 if items else 1
     bw = (W - PAD) / max(1, len(items))
     out = ['<svg class="chart" viewBox="0 0 %d %d" role="img">' % (W, H + 20)]
     for i, (label, v) in enumerate(items):
@@ -15,10 +15,10 @@ def bars(items, unit):
         x = PAD + i * bw
         out.append('<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f"><title>%s: %s %s'
                    '</title></rect>' % (x + 2, H - h, bw - 4, h, escape(label),
-                                        escape(str(v)), unit))
+                                        escape("%.3g" % v), unit))
         if i % 2 == 0 or len(items) < 8:
             out.append('<text x="%.1f" y="%d">%s</text>' % (x + 2, H + 14, escape(label[5:])))
-    out.append('<text x="0" y="12">%s %s</text></svg>' % (escape(str(top)), unit))
+    out.append('<text x="0" y="12">%s %s</text></svg>' % (escape("%.3g" % top), unit))
     return "".join(out)
 
 
