@@ -76,7 +76,6 @@ class Db:
         if self.url.startswith(("postgresql://", "postgres://")):
             self.kind = "postgresql"
             import psycopg
-            self.errors = (psycopg.Error,)
             try:
                 self.conn = psycopg.connect(self.url, autocommit=True)
             except psycopg.Error as e:
@@ -84,7 +83,6 @@ class Db:
         else:
             self.kind = "sqlite"
             import sqlite3
-            self.errors = (sqlite3.Error,)
             path = self.url[len("sqlite:///"):] if self.url.startswith("sqlite:///") \
                 else self.url
             os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)

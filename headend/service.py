@@ -9,6 +9,7 @@ import queue
 import socket
 import threading
 import time
+import traceback
 import uuid
 
 import paho.mqtt.client as mqtt
@@ -84,18 +85,28 @@ class Service:
                     batch.append(self.q.get_nowait())
                 except queue.Empty:
                     break
-            back = set()
-            if batch:
-                with self.db.tx():
-                    for at, topic, payload in batch:
-                        back |= self._take(at, topic, payload)
-                now = time.time()
-                self.lags.extend(now - at for at, _, _ in batch)
-            for mid in back:        # what was sent before it was online may be lost
-                self.resend_pending(mid, 0)
-            if time.time() - last_sweep > SWEEP_S:
-                last_sweep = time.time()
-                self.sweep()
+            try:
+                back = self._store(batch)
+                for mid in back:        # what was sent before it was online may be lost
+                    self.resend_pending(mid, 0)
+                if time.time() - last_sweep > SWEEP_S:
+                    last_sweep = time.time()
+                    self.sweep()
+            except Exception:
+                # e.g. the database unreachable: said, counted, and the ingest
+                # goes on (a lost event is asked for again by its seq gap)
+                self.counts["errors"] += 1
+                traceback.print_exc()
+
+    def _store(self, batch):
+        back = set()
+        if batch:
+            with self.db.tx():
+                for at, topic, payload in batch:
+                    back |= self._take(at, topic, payload)
+            now = time.time()
+            self.lags.extend(now - at for at, _, _ in batch)
+        return back
 
     def _take(self, at, topic, payload):
         """Store one message; the meters that have just come online."""

@@ -22,11 +22,12 @@ def month_start(at):
 
 
 def used_between(readings, start, end):
-    """Energy (mWh) between consecutive readings that end in [start, end)
-    (an energy register that went back, e.g. after a unit change, counts 0)."""
+    """Energy (mWh) between consecutive readings, counted on the day the
+    interval starts in [start, end) (an energy register that went back, e.g.
+    after a unit change, counts 0)."""
     total = 0
     for (a0, _, e0), (a1, _, e1) in zip(readings, readings[1:]):
-        if start <= a1 < end and e1 > e0:
+        if start <= a0 < end and e1 > e0:
             total += e1 - e0
     return total
 
@@ -42,13 +43,15 @@ def daily(readings, now, days=14):
 
 def spend_per_day(readings, now, window=7 * DAY):
     """Credit spent per day (minor units) over the last `window` seconds of
-    readings; None with less than an hour of them. Top-ups raise the credit
-    and are not spending: only the falls between readings count."""
+    readings; None with less than an hour of them. An interval in which the
+    credit rose held a top-up, and its spending is unknown: it is left out,
+    its time with it."""
     rs = [r for r in readings if r[0] >= now - window]
-    if len(rs) < 2 or rs[-1][0] - rs[0][0] < 3600:
-        return None
-    spent = sum(c0 - c1 for (_, c0, _), (_, c1, _) in zip(rs, rs[1:]) if c1 < c0)
-    return spent * DAY // int(rs[-1][0] - rs[0][0])
+    spent = span = 0
+    for (a0, c0, _), (a1, c1, _) in zip(rs, rs[1:]):
+        if c1 <= c0:
+            spent, span = spent + c0 - c1, span + a1 - a0
+    return spent * DAY // int(span) if span >= 3600 else None
 
 
 def summary(readings, credit, now):

@@ -20,6 +20,7 @@ from headend.journal import JournalError
 SESSION_COOKIE, LOGIN_COOKIE = "he_session", "he_login"
 AMOUNT = re.compile(r"^(\d{1,9})(?:\.(\d{1,2}))?$")
 RELAY = ("open", "close", "auto")
+LOCAL_PATH = re.compile(r"^/[A-Za-z0-9._-][A-Za-z0-9/._-]*$")
 CHART_POINTS = 400
 
 
@@ -93,9 +94,9 @@ def create_app(service, secure_cookies=False):
                     if not hmac.compare_digest(sent.encode(), g.user["csrf"].encode()):
                         return refuse(403, "CSRF token missing or wrong: nothing was "
                                            "changed. Reload the page and try again.")
-                    if role and g.user["role"] != role:
-                        return refuse(403, "Your role (%s) cannot do this: nothing was "
-                                           "changed." % g.user["role"])
+                if role and g.user["role"] != role:
+                    return refuse(403, "Your role (%s) cannot do this: nothing was "
+                                       "changed." % g.user["role"])
                 return f(*a, **kw)
             return inner
         return wrap
@@ -114,9 +115,8 @@ def create_app(service, secure_cookies=False):
                 except auth.AuthError as e:
                     error, code = str(e), 401
                 else:
-                    nxt = request.args.get("next", "")
-                    resp = redirect(nxt if nxt.startswith("/") and not nxt.startswith("//")
-                                    else url_for("meters"))
+                    nxt = request.args.get("next", "")     # a page of this site only
+                    resp = redirect(nxt if LOCAL_PATH.match(nxt) else url_for("meters"))
                     resp.set_cookie(SESSION_COOKIE, sid, max_age=auth.SESSION_S, **cookie)
                     resp.delete_cookie(LOGIN_COOKIE)
                     return resp
@@ -252,8 +252,8 @@ def create_app(service, secure_cookies=False):
 
     @app.route("/t/<token>")
     def tenant(token):
-        m = store.by_tenant(token)
-        if m is None or len(token) < 20:
+        m = store.by_tenant(token) if len(token) >= 20 else None
+        if m is None:
             return refuse(404, "No such meter page.")
         now = time.time()
         rs = store.readings(m["id"], min(usage.month_start(now), now - 7 * usage.DAY))

@@ -137,6 +137,7 @@ def test_browser_vends_to_an_offline_meter_and_sees_it_applied_once(service, bro
     csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
     code, body = viewer.post("/meters/flat-1/vend", amount="7", csrf=csrf)
     assert code == 403 and "role (viewer)" in body
+    assert viewer.get("/provision")[0] == 403
     op = Web(service.url)
     assert op.login("op", service.passwords["op"])[0] == 200
     code, body = op.post("/meters/flat-1/vend", amount="7")
