@@ -2,7 +2,9 @@
 process), a plain HTTP client with cookies, and Debian's headless Chromium
 driven by Selenium."""
 
+import html
 import http.cookiejar
+import json
 import re
 import shutil
 import subprocess
@@ -26,7 +28,8 @@ def headend(db, *args, stdin=None):
 
 
 class Service:
-    def __init__(self, db, broker, users=(("op", "operator"), ("viewer", "viewer"))):
+    def __init__(self, db, broker, users=(("op", "operator"), ("viewer", "viewer")),
+                 log=None):
         self.db = db
         self.passwords = {}
         for name, role in users:
@@ -34,7 +37,7 @@ class Service:
             r = headend(db, "adduser", name, "--role", role, stdin=pw + "\n")
             assert r.returncode == 0, r.stderr
             self.passwords[name] = pw
-        self.log = open(Path(db).with_suffix(".log"), "w")
+        self.log = open(log or Path(db).with_suffix(".log"), "w")     # the service's stderr
         self.proc = subprocess.Popen(HEADEND + ["--db", str(db), "--broker", broker,
                                                 "--listen", "127.0.0.1:0"], cwd=ROOT,
                                      stdout=subprocess.PIPE, stderr=self.log, text=True)
@@ -74,6 +77,15 @@ class Web:
     def login(self, name, password):
         _, page = self.get("/login")
         return self.post("/login", name=name, password=password, csrf=csrf_of(page))
+
+    def csrf(self, path="/"):
+        return csrf_of(self.get(path)[1])
+
+    def provision(self, mid, **form):
+        """A meter provisioned in the web app: (status, page, its secrets or None)."""
+        code, page = self.post("/provision", id=mid, csrf=self.csrf(), **form)
+        m = re.search(r'<pre id="secrets">(.*?)</pre>', page, re.S)
+        return code, page, json.loads(html.unescape(m.group(1))) if m else None
 
 
 def csrf_of(page):

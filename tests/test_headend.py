@@ -45,16 +45,13 @@ def test_actions_tokens_and_bad_input(broker, tmp_path):
     try:
         op = Web(svc.url)
         assert op.login("op", svc.passwords["op"])[0] == 200
-        _, page = op.get("/provision")
-        csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
-        code, page = op.post("/provision", id="bad id!", csrf=csrf)
+        code, page, _ = op.provision("bad id!")
         assert code == 400 and "meter id" in page
-        code, page = op.post("/provision", id="m1", label="Flat 2", csrf=csrf)
-        assert code == 200
-        sec = json.loads(re.search(r'<pre id="secrets">(.*?)</pre>', page, re.S).group(1)
-                         .replace("&#34;", '"'))
-        code, page = op.post("/provision", id="m1", csrf=csrf)
+        code, page, sec = op.provision("m1", label="Flat 2")
+        assert code == 200 and sec["meter_id"] == "m1"
+        code, page, _ = op.provision("m1")
         assert code == 400 and "provisioned already" in page
+        csrf = op.csrf()
         (tmp_path / "m1.json").write_text(json.dumps(sec))
 
         for bad in ("abc", "0", "-5", "1.234", "99999999999"):
@@ -122,10 +119,7 @@ def test_forged_malformed_and_missing_messages(broker, tmp_path):
     try:
         op = Web(svc.url)
         op.login("op", svc.passwords["op"])
-        _, page = op.get("/provision")
-        _, page = op.post("/provision", id="m2", csrf=re.search(
-            r'name="csrf" value="([^"]+)"', page).group(1))
-        key = re.search(r"&#34;key&#34;: &#34;([0-9a-f]{64})", page).group(1)
+        key = op.provision("m2")[2]["key"]
         c = client(broker)
         cmds = []
         c.on_message = lambda cl, u, m: cmds.append(json.loads(m.payload))
@@ -157,6 +151,36 @@ def test_forged_malformed_and_missing_messages(broker, tmp_path):
         assert [(x["cmd"], x["args"]) for x in cmds] == [("resend", ["2"])]
         assert db.execute("SELECT seq FROM events ORDER BY seq").fetchall() == [(1,), (4,)]
         c.disconnect()
+    finally:
+        svc.stop()
+
+
+def test_a_vend_survives_the_service_stopping_and_lands_once(broker, tmp_path):
+    """Vended while the meter is away, the service stops; the meter comes and
+    goes while no service runs; the service starts again and lands the vend
+    (the meter's retained `online` and the journal), once; a second restart
+    sends nothing more."""
+    db = tmp_path / "he.sqlite"
+    svc = Service(db, broker.addr)
+    op = Web(svc.url)
+    op.login("op", svc.passwords["op"])
+    (tmp_path / "m3.json").write_text(json.dumps(op.provision("m3")[2]))
+    op.post("/meters/m3/vend", amount="4", csrf=op.csrf())
+    svc.stop()
+    meter = ["--broker", broker.addr, "--secrets", tmp_path / "m3.json", "--flash",
+             tmp_path / "m3.img", "--speed", 1, "--json"]
+    r = finish(start_sim(*meter, "--credit", 1000, "--hours", 0.0015))
+    assert r.last["credit"] == 1000
+    sim = start_sim(*meter, "--hours", 0.0025)
+    time.sleep(2)
+    svc = Service(db, broker.addr, users=())
+    try:
+        con = sqlite3.connect(db)
+        assert until(lambda: con.execute("SELECT status FROM vends").fetchall() ==
+                     [("applied",)], 10), con.execute("SELECT * FROM vends").fetchall()
+        r = finish(sim)
+        assert [e["amount"] for e in r.events if e["event"] == "topup"] == [400]
+        assert r.last["credit"] == 1400
     finally:
         svc.stop()
 
@@ -212,7 +236,9 @@ def postgres():
     return d, port, run + [bins[-1] + "/pg_ctl", "-D", d + "/data", "-m", "immediate", "stop"]
 
 
-def test_the_same_journal_and_store_on_postgresql():
+def test_the_service_on_postgresql(broker, tmp_path):
+    """The journal and store on a real PostgreSQL, then the service on it: a
+    vend from the web app lands on a meter that comes online."""
     d, port, stop = postgres()
     try:
         url = "postgresql://he@127.0.0.1:%d/postgres" % port
@@ -232,6 +258,26 @@ def test_the_same_journal_and_store_on_postgresql():
         assert store.meter("p1")["credit"] == 5 and store.next_ctr("p1") > 1795000000000
         a = j.action("p1", "relay", ["open"])
         assert j.actions("p1", "pending") == [a]
+        db.close()
+
+        svc = Service(url, broker.addr, log=tmp_path / "he.log")
+        try:
+            op = Web(svc.url)
+            op.login("op", svc.passwords["op"])
+            (tmp_path / "p2.json").write_text(json.dumps(op.provision("p2")[2]))
+            assert "is pending" in op.post("/meters/p2/vend", amount="2.50",
+                                           csrf=op.csrf())[1]
+            r = finish(start_sim("--broker", broker.addr, "--secrets", tmp_path / "p2.json",
+                                 "--flash", tmp_path / "p2.img", "--credit", 100, "--hours",
+                                 0.0015, "--speed", 1, "--json"))
+            assert r.last["credit"] == 350
+            db = Db(url)
+            assert until(lambda: db.one("SELECT status FROM vends WHERE meter = 'p2'") ==
+                         ("applied",), 5)
+            assert db.q("SELECT kind, value FROM events WHERE meter = 'p2' AND kind = "
+                        "'topup'") == [("topup", 250)]
+        finally:
+            svc.stop()
     finally:
         subprocess.run(stop, capture_output=True)
         shutil.rmtree(d, ignore_errors=True)
