@@ -37,15 +37,18 @@ class Service:
         self.asked = {}             # meter -> the seq a resend was asked from
         self.stopping = threading.Event()
         self.connected = threading.Event()
+        # manual_ack: a message is acknowledged to the broker only once it is
+        # committed, so one in flight when the service dies comes again
         c = self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
-                                      clean_session=False)
+                                      clean_session=False, manual_ack=True)
         if login:
             c.username_pw_set(login["mqtt_user"], login["mqtt_pass"])
         if tls and tls.get("ca"):
             c.tls_set(ca_certs=tls["ca"], certfile=tls.get("cert"), keyfile=tls.get("key"))
         c.on_connect = self._on_connect
         c.on_disconnect = lambda *a: self.connected.clear()
-        c.on_message = lambda cl, u, m: self.q.put((time.time(), m.topic, m.payload))
+        c.on_message = lambda cl, u, m: self.q.put((time.time(), m.topic, m.payload,
+                                                    m.mid, m.qos))
         c.reconnect_delay_set(1, 30)
         self.worker = threading.Thread(target=self._ingest, name="ingest", daemon=True)
 
@@ -102,10 +105,13 @@ class Service:
         back = set()
         if batch:
             with self.db.tx():
-                for at, topic, payload in batch:
+                for at, topic, payload, _, _ in batch:
                     back |= self._take(at, topic, payload)
             now = time.time()
-            self.lags.extend(now - at for at, _, _ in batch)
+            self.lags.extend(now - m[0] for m in batch)
+            for m in batch:
+                if m[4]:
+                    self.client.ack(m[3], m[4])
         return back
 
     def _take(self, at, topic, payload):

@@ -46,8 +46,8 @@ class Service:
         assert m, "the service did not start: %r" % line
         self.url = m.group(1).rstrip("/")
 
-    def stop(self):
-        self.proc.terminate()
+    def stop(self, kill=False):
+        self.proc.kill() if kill else self.proc.terminate()
         self.proc.wait(10)
         self.log.close()
 

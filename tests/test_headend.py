@@ -155,6 +155,32 @@ def test_forged_malformed_and_missing_messages(broker, tmp_path):
         svc.stop()
 
 
+def test_a_message_in_flight_when_the_service_dies_comes_again(broker, tmp_path):
+    """The service acknowledges a message to the broker only once it is
+    committed: an event that arrived while the database was locked, and the
+    service then killed, is stored by the next service."""
+    db = tmp_path / "he.sqlite"
+    svc = Service(db, broker.addr)
+    op = Web(svc.url)
+    op.login("op", svc.passwords["op"])
+    key = op.provision("m5")[2]["key"]
+    lock = sqlite3.connect(db, isolation_level=None)
+    lock.execute("BEGIN EXCLUSIVE")           # the database stops taking writes
+    c = client(broker)
+    c.publish("meters/m5/events", sealed(key, "m5", "events", {
+        "seq": 1, "t": 1, "event": "boot", "value": 0, "detail": ""}), qos=1).wait_for_publish(5)
+    time.sleep(1)
+    svc.stop(kill=True)
+    lock.execute("ROLLBACK")
+    c.disconnect()
+    svc = Service(db, broker.addr, users=())
+    try:
+        assert until(lambda: sqlite3.connect(db).execute(
+            "SELECT seq, kind FROM events").fetchall() == [(1, "boot")], 10)
+    finally:
+        svc.stop()
+
+
 def test_a_vend_survives_the_service_stopping_and_lands_once(broker, tmp_path):
     """Vended while the meter is away, the service stops; the meter comes and
     goes while no service runs; the service starts again and lands the vend
