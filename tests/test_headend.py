@@ -307,3 +307,42 @@ def test_the_service_on_postgresql(broker, tmp_path):
     finally:
         subprocess.run(stop, capture_output=True)
         shutil.rmtree(d, ignore_errors=True)
+
+
+def test_make_demo_moves_within_a_minute(broker, tmp_path):
+    """tools/demo.py (make demo) on the test's broker: its meters are online and
+    their credit falls on the meters list; the viewer login works; Ctrl-C (here
+    SIGTERM) ends the meters and the service with it."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    p = subprocess.Popen([sys.executable, str(ROOT / "tools" / "demo.py"), "--broker",
+                          broker.addr, "--dir", tmp_path / "demo", "--listen",
+                          "127.0.0.1:%d" % port], stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, text=True)
+    try:
+        web = Web("http://127.0.0.1:%d" % port)
+
+        def logged_in():
+            try:
+                return web.login("operator", "demo-operator")[0] == 200
+            except OSError:             # not listening yet
+                return False
+        assert until(logged_in, 20)
+
+        def credits():
+            page = web.get("/")[1]
+            return [int(c.replace(".", "")) for c in
+                    re.findall(r'<td class="num">(\d+\.\d\d)</td>', page)]
+        first = until(lambda: len(credits()) == 3 and credits(), 20)
+        assert first, web.get("/")[1][-2000:]
+        assert until(lambda: sum(credits()) < sum(first), 30)
+        assert Web(web.base).login("viewer", "demo-viewer")[0] == 200
+    finally:
+        p.terminate()
+        out, _ = p.communicate(timeout=20)
+    assert "log in as operator / demo-operator" in out
+    left = subprocess.run(["pgrep", "-f", str(tmp_path / "demo")], capture_output=True,
+                          text=True).stdout.split()
+    assert not left, "processes left running: %s" % left

@@ -36,15 +36,20 @@ def main(argv=None):
     p = argparse.ArgumentParser(prog="tools/demo.py", description=__doc__.splitlines()[0])
     p.add_argument("--meters", type=int, default=3, help="simulated meters (1-20, default 3)")
     p.add_argument("--listen", default="127.0.0.1:8080", metavar="HOST:PORT")
+    p.add_argument("--broker", metavar="HOST:PORT",
+                   help="a running broker (default: the local one, found or started)")
+    p.add_argument("--dir", default=str(DIR), help="its database, images and logs (emptied "
+                   "first; default build/demo)")
     a = p.parse_args(argv)
     if not 1 <= a.meters <= 20:
         p.error("--meters: 1 to 20")
-    broker = subprocess.run([sys.executable, str(mp.ROOT / "tools" / "localbroker.py"),
-                             "--broker-only"], check=True, capture_output=True,
-                            text=True).stdout.split()
-    shutil.rmtree(DIR, ignore_errors=True)
-    DIR.mkdir(parents=True)
-    db = Db(DIR / "headend.sqlite")
+    broker = ["--broker", a.broker] if a.broker else subprocess.run(
+        [sys.executable, str(mp.ROOT / "tools" / "localbroker.py"), "--broker-only"],
+        check=True, capture_output=True, text=True).stdout.split()
+    d = Path(a.dir).resolve()
+    shutil.rmtree(d, ignore_errors=True)
+    d.mkdir(parents=True)
+    db = Db(d / "headend.sqlite")
     Journal(db)                                        # the schema
     users, store = auth.Users(db), Store(db)
     for name, password, role in LOGINS:
@@ -53,20 +58,20 @@ def main(argv=None):
     for i in range(1, a.meters + 1):
         s = new_secrets("demo-%d" % i)
         store.add_meter(s, "Flat %d" % i)
-        (DIR / ("demo-%d.secrets.json" % i)).write_text(json.dumps(s))
+        (d / ("demo-%d.secrets.json" % i)).write_text(json.dumps(s))
         meters.append(s["meter_id"])
     tenant = store.meter(meters[0])["tenant"]
     db.close()
     procs = [subprocess.Popen([sys.executable, "-m", "headend", "--db",
-                               str(DIR / "headend.sqlite"), "--listen", a.listen] + broker,
+                               str(d / "headend.sqlite"), "--listen", a.listen] + broker,
                               cwd=mp.ROOT)]
     now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     for i, mid in enumerate(meters):
-        log = open(DIR / ("%s.log" % mid), "w")
+        log = open(d / ("%s.log" % mid), "w")
         procs.append(subprocess.Popen(
             [sys.executable, str(mp.ROOT / "tools" / "sim.py")] + broker +
-            ["--secrets", str(DIR / ("%s.secrets.json" % mid)), "--flash",
-             str(DIR / ("%s.img" % mid)), "--credit", str(500 + 700 * i), "--price", "2500",
+            ["--secrets", str(d / ("%s.secrets.json" % mid)), "--flash",
+             str(d / ("%s.img" % mid)), "--credit", str(500 + 700 * i), "--price", "2500",
              "--load", str(LOADS[i % len(LOADS)]), "--noise", "30", "--seed", str(i),
              "--start", now, "--set", "telemetry_s=10", "--report", "60"],
             stdout=log, stderr=subprocess.STDOUT))
@@ -74,11 +79,11 @@ def main(argv=None):
     url = "http://%s/" % a.listen
     print("\nhead-end: %s  (log in as operator / demo-operator, or viewer / demo-viewer)\n"
           "tenant page of demo-1: %st/%s\nmeters: %s (logs in %s)\nCtrl-C stops the demo.\n"
-          % (url, url, tenant, ", ".join(meters), DIR.relative_to(mp.ROOT)), flush=True)
+          % (url, url, tenant, ", ".join(meters), d), flush=True)
     try:
         while all(p.poll() is None for p in procs):
             time.sleep(0.5)
-        print("tools/demo.py: a process ended; see %s" % DIR, file=sys.stderr)
+        print("tools/demo.py: a process ended; see %s" % d, file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 0
