@@ -232,7 +232,7 @@ def test_slow_dns_runs_beside_the_loop_once(broker, tmp_path):
         dev.stop()
 
 
-@pytest.mark.parametrize("rtt_ms", [100, 200, 400, 800])
+@pytest.mark.parametrize("rtt_ms", [100, 800])     # a LAN and a bad mobile link
 def test_slow_path_stays_connected_and_delivers_once(broker, tmp_path, rtt_ms):
     """Through a path with a real round-trip time the meter stays connected
     (QoS 1 acknowledgements are matched as they come, nothing waits inline),

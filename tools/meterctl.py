@@ -146,13 +146,19 @@ def call(broker, reg, mid, payload, timeout=REPLY_TIMEOUT_S):
             got["reply"] = r
             done.set()
 
-    subscribed = threading.Event()
+    subscribed, accepted = threading.Event(), threading.Event()
     c = connect(broker)
     c.on_message = on_message
     c.on_subscribe = lambda *a: subscribed.set()
+    c.on_connect = lambda cl, u, f, rc, p=None: rc.is_failure or accepted.set()
     c.subscribe("meters/%s/reply" % mid, qos=1)
     c.loop_start()
     try:
+        if not accepted.wait(5):
+            # e.g. plain MQTT to a TLS listener: say so now, not after the reply timeout
+            print("meterctl: the broker at %s:%d did not accept the connection"
+                  % broker, file=sys.stderr)
+            return None
         subscribed.wait(5)
         c.publish("meters/%s/cmd" % mid, json.dumps(payload), qos=1)
         if not done.wait(timeout):
