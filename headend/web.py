@@ -63,6 +63,7 @@ def create_app(service, secure_cookies=False):
                                  when=lambda t: time.strftime("%Y-%m-%d %H:%M:%S",
                                                               time.localtime(t)) if t else "-")
     cookie = {"httponly": True, "samesite": "Strict", "secure": secure_cookies}
+    notes = {}      # a session's CSRF token -> what its last action did (not in the URL)
 
     @app.before_request
     def who():
@@ -169,13 +170,14 @@ def create_app(service, secure_cookies=False):
             actions=journal.actions(mid, newest=20), events=store.events(mid, 50),
             tokens=store.tokens(mid), daily=charts.bars(daily, "kWh"),
             credit=charts.line([(a, c / 100) for a, c, _ in week[::step]], ""),
-            summary=usage.summary(rs, m["credit"], now), flash=request.args.get("done"),
+            summary=usage.summary(rs, m["credit"], now), flash=notes.pop(g.user["csrf"], None),
             tariff=json.dumps({"version": version + 1, "activate": 0, "kind": "flat",
                                "price": 2000, "standing_per_day": 0}),
             tenant=url_for("tenant", token=m["tenant"], _external=True))
 
     def done(mid, what):
-        return redirect(url_for("meter", mid=mid, done=what))
+        notes[g.user["csrf"]] = what        # shown once, on the page it redirects to
+        return redirect(url_for("meter", mid=mid))
 
     def meter_action(f):
         """An operator's change to one meter: bad input is a 400 that changes nothing."""
