@@ -87,11 +87,7 @@ def run(n=1000, seconds=60, per_process=50, drain_s=8):
             time.sleep(3)                     # the last messages through the ingest
             _, body = web.get("/api/stats")
             st = json.loads(body)
-            rss = 0
-            with open("/proc/%d/status" % svc.pid) as f:
-                for line in f:
-                    if line.startswith("VmRSS:"):
-                        rss = int(line.split()[1])
+            rss = fleet.proc_stats(svc.pid)[1]
         finally:
             for p in procs:
                 if p.poll() is None:
