@@ -5,6 +5,7 @@ roles, and a pause after repeated wrong passwords."""
 import hashlib
 import hmac
 import secrets
+import threading
 import time
 
 ROLES = ("operator", "viewer")        # a viewer sees everything and changes nothing
@@ -39,6 +40,8 @@ class Users:
     def __init__(self, db):
         self.db = db
         self.fails = {}           # name -> (wrong passwords in a row, last time)
+        self.lock = threading.Lock()
+        self.nobody = hash_password(secrets.token_urlsafe(16))   # checked for unknown names
 
     def add(self, name, password, role):
         if role not in ROLES:
@@ -49,6 +52,7 @@ class Users:
             raise AuthError("a password has at least 8 characters")
         with self.db.tx():
             self.db.q("DELETE FROM users WHERE name = ?", (name,))
+            self.db.q("DELETE FROM sessions WHERE name = ?", (name,))   # a reset logs out
             self.db.q("INSERT INTO users (name, hash, role, created) VALUES (?, ?, ?, ?)",
                       (name, hash_password(password), role, time.time()))
 
@@ -57,15 +61,19 @@ class Users:
 
     def login(self, name, password):
         """A new session (id, csrf) for the right password; AuthError else."""
-        n, last = self.fails.get(name, (0, 0))
-        if n >= FAILS and time.time() - last < PAUSE_S:
-            raise AuthError("too many wrong passwords: try again in a minute")
-        row = self.db.one("SELECT hash FROM users WHERE name = ?", (name,))
-        # hash even for an unknown name: the answer takes as long either way
-        if not password_ok(password, row[0] if row else hash_password("")) or row is None:
+        with self.lock:     # a try counts before it is checked: parallel guesses too
+            n, last = self.fails.get(name, (0, 0))
+            if n >= FAILS and time.time() - last < PAUSE_S:
+                raise AuthError("too many wrong passwords: try again in a minute")
+            if len(self.fails) > 10000:
+                self.fails.clear()
             self.fails[name] = (n + 1, time.time())
+        row = self.db.one("SELECT hash FROM users WHERE name = ?", (name,))
+        # one hash either way: an unknown name answers as slowly as a known one
+        if not password_ok(password, row[0] if row else self.nobody) or row is None:
             raise AuthError("wrong user name or password")
-        self.fails.pop(name, None)
+        with self.lock:
+            self.fails.pop(name, None)
         sid, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
         self.db.q("INSERT INTO sessions (id, name, csrf, expires) VALUES (?, ?, ?, ?)",
                   (_sid_hash(sid), name, csrf, time.time() + SESSION_S))

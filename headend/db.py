@@ -129,10 +129,11 @@ class Db:
             self.conn.execute("BEGIN IMMEDIATE" if lock_table else "BEGIN")
             try:
                 yield self
+                self.conn.execute("COMMIT")
             except BaseException:
-                self.conn.execute("ROLLBACK")
+                if self.conn.in_transaction:     # also a COMMIT that failed (locked)
+                    self.conn.execute("ROLLBACK")
                 raise
-            self.conn.execute("COMMIT")
         else:
             with self.conn.transaction():
                 if lock_table:

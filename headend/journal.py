@@ -29,6 +29,10 @@ ACTION_COLS = ("id", "meter", "cmd", "args", "status", "detail", "by_user", "cre
                "updated")
 ACTION = "#"         # sent.ref of an action: '#' and its id (never a vend's reference)
 SUPERSEDED = ("relay", "tariff", "clear")      # only the newest pending one counts
+# a top-up's errors that hold for good (firmware/ledger.py, registers.py, app.py);
+# others (expired, replayed, a signature refused) leave the vend pending
+FINAL = ("amount must be", "reference must be", "vend sequence must be", "stale vend",
+         "above the maximum")
 
 
 class JournalError(Exception):
@@ -128,14 +132,15 @@ class Journal:
         row = self.db.one("SELECT MAX(at) FROM sent WHERE ref = ?", (ref,))
         return row[0] if row else None
 
-    def _set(self, ref, status, detail=""):
-        """Record an outcome. An outcome is final: applied and cancelled exclude
-        each other, and nothing returns a vend to pending."""
+    def _set(self, ref, status, detail="", was=("pending",)):
+        """Record an outcome. Applied and cancelled are final and exclude each
+        other; nothing returns a vend to pending. Only the meter's own event
+        may turn a refused vend applied (a copy the broker still held landed)."""
         row = self.get(ref)
-        if row is None or row["status"] != "pending" or status == "pending":
+        if row is None or row["status"] not in was or status == "pending":
             return False
-        self.db.q("UPDATE vends SET status = ?, detail = ?, updated = ? WHERE ref = ? "
-                  "AND status = 'pending'", (status, detail, time.time(), ref))
+        self.db.q("UPDATE vends SET status = ?, detail = ?, updated = ? WHERE ref = ?",
+                  (status, detail, time.time(), ref))
         return True
 
     # -- the operator's other commands --------------------------------------------
@@ -149,9 +154,9 @@ class Journal:
             if cmd in SUPERSEDED:
                 self.db.q("UPDATE actions SET status = 'superseded', updated = ? WHERE "
                           "meter = ? AND cmd = ? AND status = 'pending'", (now, meter, cmd))
-            self.db.q("INSERT INTO actions (meter, cmd, args, by_user, created, updated) "
-                      "VALUES (?, ?, ?, ?, ?, ?)", (meter, cmd, json.dumps(args), by, now, now))
-            rid = self.db.one("SELECT MAX(id) FROM actions WHERE meter = ?", (meter,))[0]
+            rid = self.db.one("INSERT INTO actions (meter, cmd, args, by_user, created, "
+                              "updated) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+                              (meter, cmd, json.dumps(args), by, now, now))[0]
         return self.get_action(rid)
 
     def get_action(self, rid):
@@ -179,7 +184,11 @@ class Journal:
     # -- what the meter says -------------------------------------------------------
 
     def reply(self, meter, body):
-        """A reply on meters/<id>/reply: the outcome of the command with its ctr."""
+        """A reply on meters/<id>/reply, matched to the command by its ctr.
+        A vend is applied or cancelled only by the meter's event (below): the
+        meter echoes the ctr of any command, so a reply carrying ours may
+        answer someone else's unsigned read. It is refused only for a reason
+        that only a verified top-up can give and that holds for good."""
         r = self.db.one("SELECT ref, cmd FROM sent WHERE meter = ? AND ctr = ?",
                         (meter, body.get("ctr")))
         if r is None:
@@ -190,11 +199,7 @@ class Journal:
             self._set_action(int(ref[1:]), bool(body.get("ok")),
                              err or " ".join(map(str, body.get("lines") or [])))
             return self.get_action(int(ref[1:]))
-        if body.get("ok"):
-            self._set(ref, "cancelled" if cmd == "cancel" else "applied")
-        elif "duplicate top-up reference" in err or "used already" in err:
-            pass    # used before: an event says whether it was applied or cancelled
-        elif cmd == "topup" and err:
+        if cmd == "topup" and any(why in err for why in FINAL):
             self._set(ref, "refused", err)
         return self.get(ref)
 
@@ -204,8 +209,12 @@ class Journal:
         row = self.get(ref)
         if row is None or row["meter"] != meter:
             return None
-        if kind == "topup":
-            self._set(ref, "applied")
+        if kind == "topup" and body.get("value") != row["amount"]:
+            # someone (a technician's console) used our reference for another amount
+            self._set(ref, "refused", "reference used by a top-up of %s"
+                      % body.get("value"))
+        elif kind == "topup":
+            self._set(ref, "applied", "", ("pending", "refused"))
         elif kind == "vend_cancelled":
             self._set(ref, "cancelled")
         return self.get(ref)

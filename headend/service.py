@@ -35,6 +35,9 @@ class Service:
         self.lags = collections.deque(maxlen=20000)    # receive -> committed, seconds
         self.counts = collections.Counter()
         self.asked = {}             # meter -> the seq a resend was asked from
+        self.back = {}              # meter -> when it last came online (resends)
+        self.gaps = []              # (meter, first missing seq) seen in this batch
+        self.sending = threading.Lock()
         self.stopping = threading.Event()
         self.connected = threading.Event()
         # manual_ack: a message is acknowledged to the broker only once it is
@@ -88,21 +91,40 @@ class Service:
                     batch.append(self.q.get_nowait())
                 except queue.Empty:
                     break
+            while batch and not self._store_or_wait(batch):
+                pass
             try:
-                back = self._store(batch)
-                for mid in back:        # what was sent before it was online may be lost
-                    self.resend_pending(mid, 0)
                 if time.time() - last_sweep > SWEEP_S:
                     last_sweep = time.time()
                     self.sweep()
             except Exception:
-                # e.g. the database unreachable: said, counted, and the ingest
-                # goes on (a lost event is asked for again by its seq gap)
                 self.counts["errors"] += 1
                 traceback.print_exc()
 
+    def _store_or_wait(self, batch):
+        """Store a batch and send what meters back online are owed; on an
+        error (the database unreachable) say so, wait, and have it tried
+        again: unacknowledged, the broker would send nothing more."""
+        try:
+            for mid in self._store(batch):
+                # what was sent before it was online may be lost; a meter that
+                # flaps (status is anyone's to publish) gets it once a minute
+                now = time.time()
+                older = 0 if now - self.back.get(mid, 0) > RESEND_S else RESEND_S
+                self.back[mid] = now
+                self.resend_pending(mid, older)
+            return True
+        except Exception:
+            self.counts["errors"] += 1
+            traceback.print_exc()
+            self.stopping.wait(2)
+            return self.stopping.is_set()
+
     def _store(self, batch):
-        back = set()
+        """Store a batch in one transaction, then acknowledge it and ask for
+        the events it showed missing (commands are sent outside the
+        transaction: send() takes its lock before the database's)."""
+        back, self.gaps = set(), []
         if batch:
             with self.db.tx():
                 for at, topic, payload, _, _ in batch:
@@ -112,6 +134,8 @@ class Service:
             for m in batch:
                 if m[4]:
                     self.client.ack(m[3], m[4])
+        for mid, gap in self.gaps:
+            self.send(mid, "resend", [gap], "")
         return back
 
     def _take(self, at, topic, payload):
@@ -137,7 +161,7 @@ class Service:
                 self.counts["events"] += 1
                 if gap is not None and self.asked.get(mid) != gap:
                     self.asked[mid] = gap       # once per gap: lost ones never come
-                    self.send(mid, "resend", [gap], "")
+                    self.gaps.append((mid, gap))
             else:
                 self.journal.reply(mid, body)
                 self.counts["replies"] += 1
@@ -150,12 +174,14 @@ class Service:
     # -- commands ----------------------------------------------------------------------
 
     def send(self, mid, cmd, args, ref):
-        """Sign and publish; a journalled command (ref) is recorded first."""
-        payload = protocol.command(self.store.key(mid), mid, self.store.next_ctr(mid),
-                                   cmd, args)
-        if ref:
-            self.journal.sent(mid, payload["ctr"], ref, cmd)
-        self.client.publish("meters/%s/cmd" % mid, json.dumps(payload), qos=1)
+        """Sign and publish; a journalled command (ref) is recorded first. One
+        at a time: the meter refuses a counter below one it has run."""
+        with self.sending:
+            payload = protocol.command(self.store.key(mid), mid, self.store.next_ctr(mid),
+                                       cmd, args)
+            if ref:
+                self.journal.sent(mid, payload["ctr"], ref, cmd)
+            self.client.publish("meters/%s/cmd" % mid, json.dumps(payload), qos=1)
         return payload["ctr"]
 
     def vend(self, mid, amount, by="", ref=None):
@@ -180,11 +206,11 @@ class Service:
         return self.act(mid, *vend_command(row, "cancel"), by=by)
 
     def token(self, mid, kind, value, by="", extended=False):
-        m = self.store.meter(mid)
-        count, digits = protocol.token(m["token_key"], m["token_start"],
-                                       m["token_restricted"], m["token_count"], kind, value,
-                                       extended)
-        with self.db.tx():
+        with self.db.tx(lock_table="meters"):     # two at once must not share a count
+            m = self.store.meter(mid)
+            count, digits = protocol.token(m["token_key"], m["token_start"],
+                                           m["token_restricted"], m["token_count"], kind,
+                                           value, extended)
             self.store.token_count(mid, count)
             self.store.add_token(mid, digits, kind, value, count, by)
         return digits

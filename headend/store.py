@@ -84,7 +84,8 @@ class Store:
         k = self.keys.get(mid)
         if k is None:
             r = self.db.one("SELECT key FROM meters WHERE id = ?", (mid,))
-            k = self.keys[mid] = r and r[0]
+            if r:           # an unknown id is not remembered: it may be added later
+                k = self.keys[mid] = r[0]
         return k
 
     def next_ctr(self, mid):

@@ -15,7 +15,7 @@ from pathlib import Path
 from flask import Flask, abort, g, redirect, render_template, request, url_for
 
 from headend import auth, charts, usage
-from headend.journal import JournalError
+from headend.journal import JournalError, new_ref
 
 SESSION_COOKIE, LOGIN_COOKIE = "he_session", "he_login"
 AMOUNT = re.compile(r"^(\d{1,9})(?:\.(\d{1,2}))?$")
@@ -171,7 +171,7 @@ def create_app(service, secure_cookies=False):
             tokens=store.tokens(mid), daily=charts.bars(daily, "kWh"),
             credit=charts.line([(a, c / 100) for a, c, _ in week[::step]], ""),
             summary=usage.summary(rs, m["credit"], now), flash=notes.pop(g.user["csrf"], None),
-            tariff=json.dumps({"version": version + 1, "activate": 0, "kind": "flat",
+            vend_ref=new_ref(), tariff=json.dumps({"version": version + 1, "activate": 0, "kind": "flat",
                                "price": 2000, "standing_per_day": 0}),
             tenant=url_for("tenant", token=m["tenant"], _external=True))
 
@@ -194,7 +194,8 @@ def create_app(service, secure_cookies=False):
 
     @meter_action
     def vend(mid, form, by):
-        row = service.vend(mid, parse_amount(form.get("amount")), by)
+        # the form's own reference: a double click or a resubmit is the same vend
+        row = service.vend(mid, parse_amount(form.get("amount")), by, form.get("ref") or None)
         return "Vend %s of %s is %s." % (row["ref"], money(row["amount"]), row["status"])
 
     @meter_action

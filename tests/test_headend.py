@@ -277,7 +277,10 @@ def test_the_service_on_postgresql(broker, tmp_path):
         rows = [j.vend("p1", 10 ** 10 + i) for i in range(3)]      # 64-bit amounts
         assert [v["vseq"] for v in rows] == [1, 2, 3]
         j.sent("p1", 1795000000000, rows[0]["ref"], "topup")
-        assert j.reply("p1", {"ctr": 1795000000000, "ok": True})["status"] == "applied"
+        # a reply is no proof (the meter echoes any command's ctr); its event is
+        assert j.reply("p1", {"ctr": 1795000000000, "ok": True})["status"] == "pending"
+        assert j.event("p1", {"event": "topup", "value": 10 ** 10, "detail": rows[0]["ref"]}
+                       )["status"] == "applied"
         with db.tx():
             store.telemetry("p1", {"tseq": 1, "credit": 5, "energy_wh": "2.000"}, time.time())
             assert store.event("p1", {"seq": 2, "event": "boot"}, time.time()) == 1
@@ -346,3 +349,29 @@ def test_make_demo_moves_within_a_minute(broker, tmp_path):
     left = subprocess.run(["pgrep", "-f", str(tmp_path / "demo")], capture_output=True,
                           text=True).stdout.split()
     assert not left, "processes left running: %s" % left
+
+
+def test_only_the_meters_event_settles_a_vend(tmp_path):
+    """The meter echoes the counter of any command in its reply, so a reply
+    proves nothing about a vend: its sealed event does. Errors that only a
+    verified top-up gives and that hold for good refuse it; an expired or
+    replayed copy does not; a copy that landed after all wins."""
+    j = Journal(str(tmp_path / "j.sqlite"))
+    a, b, c = j.vend("m", 500), j.vend("m", 700), j.vend("m", 300)
+    for ctr, row in ((1, a), (2, b), (3, c)):
+        j.sent("m", ctr, row["ref"], "topup")
+    assert j.reply("m", {"ctr": 1, "ok": True, "lines": ["credit=9"]})["status"] == "pending"
+    for err in ("expired command", "replayed command", "bad signature"):
+        assert j.reply("m", {"ctr": 1, "ok": False, "error": err})["status"] == "pending"
+    refused = j.reply("m", {"ctr": 2, "ok": False,
+                            "error": "credit would be 9000, above the maximum credit 5000"})
+    assert refused["status"] == "refused" and "maximum credit" in refused["detail"]
+    assert j.event("m", {"event": "topup", "value": 700, "detail": b["ref"]})["status"] == \
+        "applied"                                   # a copy the broker held landed later
+    used = j.event("m", {"event": "topup", "value": 1, "detail": a["ref"]})
+    assert used["status"] == "refused" and "top-up of 1" in used["detail"]
+    assert j.event("m", {"event": "vend_cancelled", "detail": c["ref"]})["status"] == \
+        "cancelled"
+    assert j.event("m", {"event": "topup", "value": 300, "detail": c["ref"]})["status"] == \
+        "cancelled"                                 # final
+    assert j.event("other", {"event": "topup", "value": 500, "detail": a["ref"]}) is None

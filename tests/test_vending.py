@@ -128,7 +128,7 @@ def test_the_journal_keeps_a_meters_pending_vends_inside_its_window(tmp_path):
     except vending.JournalError as e:
         assert "pending from 32 vends ago" in str(e) and rows[0]["ref"] in str(e)
     assert j.vend("m1", 10, rows[5]["ref"])["vseq"] == 6     # a retry keeps its number
-    j.event("m1", {"event": "topup", "detail": rows[0]["ref"]})
+    j.event("m1", {"event": "topup", "value": 10, "detail": rows[0]["ref"]})
     assert j.vend("m1", 10)["vseq"] == 33
 
 

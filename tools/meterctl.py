@@ -224,9 +224,14 @@ class VendSession:
         self.j.sent(mid, payload["ctr"], ref, cmd)      # before it can be answered
         self.c.publish("meters/%s/cmd" % mid, json.dumps(payload), qos=1).wait_for_publish(5)
 
-    def wait_reply(self, mid, ctr, timeout):
+    def wait_outcome(self, mid, ctr, ref, timeout):
+        """The reply to ctr, once the vend's fate is known (the meter's event
+        decides it, docs/vending.md), an error reply came, or time is up."""
         end = time.time() + timeout
-        while (mid, ctr) not in self.replies and time.time() < end:
+        while time.time() < end:
+            reply = self.replies.get((mid, ctr))
+            if self.j.get(ref)["status"] != "pending" or (reply and not reply.get("ok")):
+                break
             self._take(min(0.2, max(0.01, end - time.time())))
         self.settle(0.3, 2.0)       # the events that came with it
         return self.replies.get((mid, ctr))
@@ -258,7 +263,7 @@ def send_vend(a, reg, j, row, cmd):
         if row["status"] == "pending":
             payload = signed(reg, mid, *vend_command(row, cmd))
             ses.send(mid, payload, ref, cmd)
-            reply = ses.wait_reply(mid, payload["ctr"], a.wait)
+            reply = ses.wait_outcome(mid, payload["ctr"], ref, a.wait)
             row = j.get(ref)
             if reply is not None and row["status"] != "pending":
                 for line in reply.get("lines", []):
