@@ -17,17 +17,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from headend import auth  # noqa: E402
+from headend.broker import host_port  # noqa: E402
 from headend.db import Db, DbError  # noqa: E402
 
 DEFAULT_DB = ROOT / "build" / "headend.sqlite"
-
-
-def host_port(text):
-    host, _, port = text.rpartition(":")
-    try:
-        return host or "127.0.0.1", int(port)
-    except ValueError:
-        raise argparse.ArgumentTypeError("HOST:PORT, got %r" % text)
 
 
 def serve(a, db):
@@ -66,7 +59,7 @@ def main(argv=None):
                    % DEFAULT_DB.relative_to(ROOT))
     p.add_argument("--broker", type=host_port, default=("127.0.0.1", 1883),
                        metavar="HOST:PORT")
-    p.add_argument("--listen", type=host_port, default=("127.0.0.1", 8080),
+    p.add_argument("--listen", type=lambda t: host_port(t, free_port=True), default=("127.0.0.1", 8080),
                        metavar="HOST:PORT", help="the web app (default 127.0.0.1:8080; "
                        "port 0: any free one)")
     p.add_argument("--mqtt-user", help="the broker login (password: $HEADEND_MQTT_PASS)")

@@ -6,15 +6,12 @@ operator's actions, each journalled before its signed command is published
 import collections
 import json
 import queue
-import socket
 import threading
 import time
 import traceback
-import uuid
-
-import paho.mqtt.client as mqtt
 
 from headend import protocol
+from headend.broker import client as mqtt_client, nodelay
 from headend.journal import ACTION, Journal, JournalError, vend_command
 from headend.store import Store
 
@@ -42,12 +39,7 @@ class Service:
         self.connected = threading.Event()
         # manual_ack: a message is acknowledged to the broker only once it is
         # committed, so one in flight when the service dies comes again
-        c = self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
-                                      clean_session=False, manual_ack=True)
-        if login:
-            c.username_pw_set(login["mqtt_user"], login["mqtt_pass"])
-        if tls and tls.get("ca"):
-            c.tls_set(ca_certs=tls["ca"], certfile=tls.get("cert"), keyfile=tls.get("key"))
+        c = self.client = mqtt_client(client_id, False, login, tls, manual_ack=True)
         c.on_connect = self._on_connect
         c.on_disconnect = lambda *a: self.connected.clear()
         c.on_message = lambda cl, u, m: self.q.put((time.time(), m.topic, m.payload,
@@ -71,9 +63,7 @@ class Service:
         if rc.is_failure:
             self.counts["connect_refused"] += 1
             return
-        s = client.socket()
-        if s is not None and hasattr(s, "setsockopt"):
-            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        nodelay(client)
         client.subscribe([("meters/+/%s" % t, 1) for t in TOPICS])
         self.connected.set()
 
@@ -214,15 +204,6 @@ class Service:
             self.store.token_count(mid, count)
             self.store.add_token(mid, digits, kind, value, count, by)
         return digits
-
-    def provision(self, mid=None, label="", pin=None):
-        """A new meter: its secrets (for the meter, once) and its row here."""
-        mid = mid or "m-" + uuid.uuid4().hex[:8]
-        if self.store.meter(mid):
-            raise JournalError("%s is provisioned already" % mid)
-        s = protocol.new_secrets(mid, pin)
-        self.store.add_meter(s, label)
-        return s
 
     def resend_pending(self, mid, older):
         """Every pending vend and action of the meter not sent in the last

@@ -37,6 +37,15 @@ class Store:
 
     # -- meters -------------------------------------------------------------------
 
+    def provision(self, mid=None, label="", pin=None):
+        """A new meter: its secrets (for the meter, once) and its row here."""
+        mid = mid or "m-" + secrets.token_hex(4)
+        if self.meter(mid):
+            raise ValueError("%s is provisioned already" % mid)
+        s = protocol.new_secrets(mid, pin)
+        self.add_meter(s, label)
+        return s
+
     def add_meter(self, s, label=""):
         """A meter from its secrets (protocol.new_secrets); a new tenant link."""
         with self.db.tx():

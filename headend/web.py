@@ -244,8 +244,8 @@ def create_app(service, secure_cookies=False):
             return render_template("provision.html", secrets=None)
         try:
             pin = request.form.get("pin") or None
-            s = service.provision(request.form.get("id") or None,
-                                  request.form.get("label", "")[:64], pin)
+            s = store.provision(request.form.get("id") or None,
+                                request.form.get("label", "")[:64], pin)
         except (ValueError, JournalError) as e:
             return refuse(400, "%s: nothing was changed." % e)
         text = json.dumps(s, indent=1)

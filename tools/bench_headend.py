@@ -30,8 +30,6 @@ sys.path.insert(0, str(mp.ROOT))
 sys.path.insert(0, str(mp.ROOT / "tests"))
 from headend import auth  # noqa: E402
 from headend.db import Db  # noqa: E402
-from headend.journal import Journal  # noqa: E402
-from headend.protocol import new_secrets  # noqa: E402
 from headend.store import Store  # noqa: E402
 from headendkit import Web  # noqa: E402
 
@@ -49,14 +47,12 @@ def run(n=1000, seconds=60, per_process=50, drain_s=8):
         procs, svc = [], None
         try:
             db = Db(d / "he.sqlite")
-            Journal(db)
+            db.migrate()
             auth.Users(db).add("bench", "bench-password", "operator")
             store, secrets = Store(db), []
             with db.tx():
                 for i in range(1, n + 1):
-                    s = new_secrets("fleet-%04d" % i)
-                    store.add_meter(s)
-                    secrets.append(s)
+                    secrets.append(store.provision("fleet-%04d" % i))
             db.close()
             svc = subprocess.Popen([sys.executable, "-m", "headend", "--db", str(d / "he.sqlite"),
                                     "--broker", "127.0.0.1:%d" % port, "--listen",

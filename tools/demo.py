@@ -23,8 +23,6 @@ import mp  # noqa: E402
 sys.path.insert(0, str(mp.ROOT))
 from headend import auth  # noqa: E402
 from headend.db import Db  # noqa: E402
-from headend.journal import Journal  # noqa: E402
-from headend.protocol import new_secrets  # noqa: E402
 from headend.store import Store  # noqa: E402
 
 DIR = mp.ROOT / "build" / "demo"
@@ -50,14 +48,13 @@ def main(argv=None):
     shutil.rmtree(d, ignore_errors=True)
     d.mkdir(parents=True)
     db = Db(d / "headend.sqlite")
-    Journal(db)                                        # the schema
+    db.migrate()
     users, store = auth.Users(db), Store(db)
     for name, password, role in LOGINS:
         users.add(name, password, role)
     meters = []
     for i in range(1, a.meters + 1):
-        s = new_secrets("demo-%d" % i)
-        store.add_meter(s, "Flat %d" % i)
+        s = store.provision("demo-%d" % i, "Flat %d" % i)
         (d / ("demo-%d.secrets.json" % i)).write_text(json.dumps(s))
         meters.append(s["meter_id"])
     tenant = store.meter(meters[0])["tenant"]

@@ -45,6 +45,7 @@ mqtt = mp.need("paho.mqtt.client", "meterctl")
 sys.path.insert(0, str(mp.ROOT))
 from firmware.ota import version_tuple  # noqa: E402
 from headend import protocol  # noqa: E402
+from headend.broker import client as mqtt_client, host_port, nodelay  # noqa: E402
 from headend.journal import Journal, JournalError, vend_command  # noqa: E402
 from headend.protocol import Forged  # noqa: E402
 import brokerauth  # noqa: E402
@@ -83,14 +84,6 @@ class Registry:
         return m["ctr"]
 
 
-def host_port(text):
-    host, _, port = text.rpartition(":")
-    try:
-        return host, int(port)
-    except ValueError:
-        raise argparse.ArgumentTypeError("broker is HOST:PORT, got %r" % text)
-
-
 # The head-end's MQTT login, once `provision --broker-dir` made one, and its
 # TLS files (--ca, --cert, --key) (main()).
 LOGIN = {}
@@ -98,26 +91,10 @@ TLS = {}
 
 
 def connect(broker, client_id=None, clean=True):
-    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2,
-                    client_id=client_id or "meterctl-" + uuid.uuid4().hex[:8],
-                    clean_session=clean)
-    if LOGIN:
-        c.username_pw_set(LOGIN["mqtt_user"], LOGIN["mqtt_pass"])
-    if TLS.get("ca"):
-        # the broker's certificate must chain to this CA and name the host
-        c.tls_set(ca_certs=TLS["ca"], certfile=TLS.get("cert"), keyfile=TLS.get("key"))
+    c = mqtt_client(client_id or "meterctl-" + uuid.uuid4().hex[:8], clean, LOGIN, TLS)
     c.connect(broker[0], broker[1], keepalive=10)
     nodelay(c)
     return c
-
-
-def nodelay(client):
-    """paho leaves Nagle on: a command sent while the last PUBACK is still
-    unacknowledged at TCP level would wait for the broker's delayed ACK."""
-    import socket
-    s = client.socket()
-    if s is not None:        # None: the broker dropped it already (a TLS refusal)
-        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 def signed(reg, mid, cmd, args):

@@ -16,6 +16,7 @@ import mp  # noqa: E402
 
 sys.path.insert(0, str(mp.ROOT))
 from firmware import calendar, tariffcheck  # noqa: E402  (pure code, runs on CPython too)
+from headend import broker  # noqa: E402
 from firmware.schema import parse as parse_setting  # noqa: E402
 from hal.sim.pulses import parse_profile_csv  # noqa: E402
 
@@ -105,14 +106,7 @@ def outage_spec(text):
 
 
 def host_port(text):
-    host, sep, port = text.rpartition(":")
-    try:
-        port = int(port)
-    except ValueError:
-        port = 0
-    if not sep or not host or not 0 < port < 65536:
-        raise argparse.ArgumentTypeError("broker is HOST:PORT, got %r" % text)
-    return [host, port]
+    return list(broker.host_port(text))
 
 
 def setting_spec(text):
